@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every dependency flashmoe needs from Debian's packages. Idempotent: packages already
+# present are not touched, and `apt-get update` runs only when something is missing.
+# The CUDA toolkit is optional (CUDA targets are built when nvcc is found; the CPU build uses
+# libcu++ from it when present and std::atomic_ref otherwise).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  googletest libgtest-dev                 # C++ tests
+  nlohmann-json3-dev                      # configuration files
+  libdnnl-dev                             # CPU tile GEMMs (oneDNN: AMX bf16, AVX-512 fp32)
+  libopenmpi-dev openmpi-bin              # MPI transport
+  python3 python3-numpy python3-pytest pybind11-dev python3-torch python3-mpi4py
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  echo "setup: all dependencies present (CUDA toolkit found: CUDA targets will be compiled)"
+else
+  echo "setup: all dependencies present (no CUDA toolkit: CPU targets only)"
+fi
