@@ -1,0 +1,41 @@
+// Tile GEMM on the CPU: C[m, n] (=|+=) op(A)[m, k] · op(B)[k, n], then optional bias and
+// elementwise activation. One call runs on the calling thread only (engine workers are the
+// parallelism), and the result is a pure function of the operands and shapes: no dependence
+// on timing or on how many threads exist (SPEC §5).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "flashmoe/types.hpp"
+
+namespace flashmoe::cpu {
+
+struct GemmArgs {
+  std::int64_t m = 0, n = 0, k = 0;
+  // A is stored row-major as [m, k] (lda ≥ k), or as [k, m] (lda ≥ m) when trans_a.
+  const void* a = nullptr;
+  ElementType a_type = ElementType::f32;
+  std::int64_t lda = 0;
+  bool trans_a = false;
+  // B is stored row-major as [k, n] (ldb ≥ n), or as [n, k] (ldb ≥ k) when trans_b; the
+  // nn.Linear weight [out, in] used as x·Wᵀ is trans_b = true.
+  const void* b = nullptr;
+  ElementType b_type = ElementType::f32;
+  std::int64_t ldb = 0;
+  bool trans_b = false;
+  // C is row-major [m, n] (ldc ≥ n). Accumulation is fp32 (fp64 when A and B are f64).
+  void* c = nullptr;
+  ElementType c_type = ElementType::f32;
+  std::int64_t ldc = 0;
+  bool accumulate = false;  // C += op(A)·op(B) instead of C = op(A)·op(B)
+  // Epilogue, applied to the fresh product (+ C when accumulating) in this order.
+  const void* bias = nullptr;  // [n], of c_type's accumulation precision (f32, or f64)
+  std::optional<Activation> activation;  // plain activations only; gated ones are composed
+};
+
+// A, B ∈ {f64, f32, bf16} with a_type == b_type; C ∈ {f64, f32, bf16}; f64 only with f64.
+// Throws flashmoe::Error naming the argument for unsupported combinations.
+void gemm(const GemmArgs& args);
+
+}  // namespace flashmoe::cpu
