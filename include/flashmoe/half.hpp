@@ -47,8 +47,8 @@ struct float16 {
     if (abs >= 0x477ff000u) return from_bits(static_cast<std::uint16_t>(sign | 0x7c00u));  // overflow → inf
     if (abs < 0x38800000u) {  // result is subnormal or zero: scale into the subnormal grid
       const float magnitude = std::bit_cast<float>(abs);
-      // 2^-24 is the smallest subnormal; adding 0.5 (as a float with exponent 2^-1) rounds
-      // the scaled value to nearest even in the float's low mantissa bits.
+      // 2^-24 is the smallest subnormal: scaling by 2^24 is exact, and the scaled value is
+      // rounded half to even to a whole number of subnormal steps (1024 becomes 2^-14, normal).
       const float scaled = magnitude * 16777216.0f;  // / 2^-24
       const std::uint32_t q = static_cast<std::uint32_t>(nearbyint_even(scaled));
       return from_bits(static_cast<std::uint16_t>(sign | q));
@@ -89,10 +89,23 @@ FLASHMOE_HOST_DEVICE inline double to_float(double v) { return v; }
 FLASHMOE_HOST_DEVICE inline float to_float(bfloat16 v) { return v.to_float(); }
 FLASHMOE_HOST_DEVICE inline float to_float(float16 v) { return v.to_float(); }
 
+// double → float rounded to odd: truncate, then set the last mantissa bit when inexact. A float
+// has at least 13 more significand bits than bfloat16/float16, so rounding this to nearest even
+// gives the correctly rounded result of the double; plain double → float → 16-bit rounds twice
+// and can miss (1 + 2⁻⁸ + 2⁻³⁰ would become bfloat16 1.0 instead of 1 + 2⁻⁷).
+FLASHMOE_HOST_DEVICE inline float round_to_odd_float(double v) {
+  const float nearest = static_cast<float>(v);
+  const double back = static_cast<double>(nearest);
+  if (back == v || v != v) return nearest;  // exact, or NaN
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(nearest);
+  if ((back < 0 ? -back : back) > (v < 0 ? -v : v)) bits -= 1;  // rounded away: step toward 0
+  return std::bit_cast<float>(bits | 1u);
+}
+
 template <typename T>
 FLASHMOE_HOST_DEVICE inline T from_float(double v) {
   if constexpr (requires { T::from_float(0.0f); }) {
-    return T::from_float(static_cast<float>(v));
+    return T::from_float(round_to_odd_float(v));
   } else {
     return static_cast<T>(v);
   }

@@ -26,7 +26,7 @@ HostTensor::HostTensor(ElementType type, Shape shape)
     : type_(type), shape_(std::move(shape)), numel_(shape_numel(shape_)) {
   nbytes_ = static_cast<std::size_t>(numel_) * element_size(type_);
   blocks_.resize((nbytes_ + sizeof(Block) - 1) / sizeof(Block));
-  std::memset(static_cast<void*>(blocks_.data()), 0, blocks_.size() * sizeof(Block));
+  // vector value-initialises its blocks, so the storage is already zero-filled.
 }
 
 void HostTensor::check_type(ElementType requested) const {
@@ -65,7 +65,7 @@ void HostTensor::set(std::int64_t i, double v) {
 HostTensor HostTensor::to(ElementType type) const {
   HostTensor out(type, shape_);
   if (type == type_) {
-    std::memcpy(out.raw(), raw(), nbytes());
+    if (nbytes_ > 0) std::memcpy(out.raw(), raw(), nbytes_);
     return out;
   }
   for (std::int64_t i = 0; i < numel_; ++i) out.set(i, get(i));

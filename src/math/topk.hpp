@@ -7,9 +7,12 @@
 
 namespace flashmoe::math {
 
-// True when (value a, index ia) ranks before (value b, index ib).
+// True when (value a, index ia) ranks before (value b, index ib). NaN ranks after every number
+// and NaNs among themselves by index, so the order is total and a NaN never displaces a number.
 template <typename T>
 FLASHMOE_HOST_DEVICE inline bool ranks_before(T a, std::int32_t ia, T b, std::int32_t ib) {
+  const bool a_nan = a != a, b_nan = b != b;  // x != x only for NaN
+  if (a_nan || b_nan) return !a_nan || (b_nan && ia < ib);
   return a > b || (a == b && ia < ib);
 }
 
@@ -20,7 +23,7 @@ template <typename T>
 FLASHMOE_HOST_DEVICE inline void topk_row(const T* values, std::int64_t n, std::int32_t k,
                                           std::int32_t* out_index, T* out_value) {
   std::int32_t count = 0;
-  T best[16];
+  T best[16] = {};  // zero-initialised only to quiet -Wmaybe-uninitialized (k ≤ n fills it)
   for (std::int32_t e = 0; e < static_cast<std::int32_t>(n); ++e) {
     const T v = values[e];
     if (count == k && !ranks_before(v, e, best[k - 1], out_index[k - 1])) continue;
