@@ -1,0 +1,213 @@
+#include "cli/run_options.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/usage_error.hpp"
+#include "flashmoe/error.hpp"
+#include "io/run_layout.hpp"
+
+namespace flashmoe::cli {
+namespace {
+
+using Kind = OptionSpec::Kind;
+
+// Options that describe the problem; a saved run (--load) already fixes all of them.
+const std::vector<std::string>& problem_options() {
+  static const std::vector<std::string> names{"config",   "ranks", "tokens", "seed",
+                                              "backward", "d_aux", "d_z"};
+  return names;
+}
+
+bool is_config_key(std::string_view name) {
+  const auto& keys = config_keys();
+  return std::find(keys.begin(), keys.end(), name) != keys.end();
+}
+
+std::vector<std::int64_t> tokens_per_rank(const ParsedArgs& args, const LoadedConfig& loaded,
+                                          const Config& config, int world_size) {
+  if (const auto text = args.value("tokens")) {
+    std::vector<std::int64_t> tokens = parse_integer_list("--tokens", *text);
+    if (tokens.size() == 1) tokens.assign(static_cast<std::size_t>(world_size), tokens.front());
+    if (static_cast<int>(tokens.size()) != world_size)
+      throw UsageError(detail::concat("--tokens: ", tokens.size(), " counts given for ", world_size,
+                                      " ranks (give one count, or one per rank)"));
+    for (std::size_t r = 0; r < tokens.size(); ++r)
+      if (tokens[r] > config.max_tokens)
+        throw Error(detail::concat("--tokens: ", tokens[r], " tokens on rank ", r,
+                                   " exceed max_tokens = ", config.max_tokens,
+                                   " (raise it, e.g. --max_tokens ", tokens[r], ")"));
+    return tokens;
+  }
+  if (loaded.tokens_per_rank) {
+    const std::int64_t tokens = *loaded.tokens_per_rank;
+    if (tokens > config.max_tokens)
+      throw Error(detail::concat("the configuration file's sequence_len × mini_batch = ", tokens,
+                                 " tokens per rank exceed max_tokens = ", config.max_tokens,
+                                 " (pass --tokens or raise --max_tokens)"));
+    return std::vector<std::int64_t>(static_cast<std::size_t>(world_size), tokens);
+  }
+  return std::vector<std::int64_t>(static_cast<std::size_t>(world_size),
+                                   std::min(config.max_tokens, kDefaultTokensPerRank));
+}
+
+// Refuses a problem whose inputs alone would not fit in this machine's memory: allocating it
+// would end in the kernel's out-of-memory killer rather than in a message.
+void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, bool backward) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return;  // unknown: let the allocation decide
+  const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+  const auto d = [](std::int64_t v) { return static_cast<double>(v); };
+  double elements = d(c.experts) * d(c.hidden);  // wg
+  elements += d(c.experts) * (d(c.w1_rows()) * d(c.hidden) + d(c.hidden) * d(c.ffn));
+  if (c.bias) elements += d(c.experts) * d(c.w1_rows() + c.hidden);
+  for (std::int64_t s : tokens) elements += d(s) * d(c.hidden) * (backward ? 2.0 : 1.0);
+  const double bytes = elements * static_cast<double>(element_size(storage_type(c.dtype)));
+  if (bytes > memory) {
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "the inputs of this problem alone need %.1f GiB, more than the %.1f GiB of "
+                  "memory of this machine; reduce hidden, ffn, experts or tokens",
+                  bytes / 1073741824.0, memory / 1073741824.0);
+    throw Error(text);
+  }
+}
+
+Problem problem_from_options(const ParsedArgs& args, RunRequest& request) {
+  LoadedConfig loaded;
+  if (const auto file = args.value("config")) {
+    loaded = load_config_file(*file);
+    if (!loaded.ignored_keys.empty()) {
+      std::string keys;
+      for (const std::string& key : loaded.ignored_keys) keys += (keys.empty() ? "" : ", ") + key;
+      request.notes.push_back("configuration file " + *file + ": ignored keys: " + keys);
+    }
+  }
+  // Overrides apply in command-line order, after the file.
+  Config config = loaded.config;
+  for (const ParsedOption& option : args.options)
+    if (is_config_key(option.name)) set_config_field(config, option.name, option.value);
+
+  const int world_size =
+      static_cast<int>(parse_integer("--ranks", args.value("ranks").value_or("1"), 1, 1024));
+  validate(config, world_size);
+  const std::uint64_t seed = parse_unsigned("--seed", args.value("seed").value_or("0"));
+  const bool backward =
+      args.has("backward") ? args.flag("backward") : loaded.backward.value_or(false);
+  const double d_aux = parse_number("--d_aux", args.value("d_aux").value_or("0"));
+  const double d_z = parse_number("--d_z", args.value("d_z").value_or("0"));
+  if (!backward && (d_aux != 0.0 || d_z != 0.0))
+    throw UsageError("--d_aux and --d_z are upstream gradients: they need --backward");
+  if (config.top_k == 1 && config.normalize_weights)
+    request.notes.push_back(
+        "top_k = 1 with normalize_weights: every weight is 1 and the gate gets no gradient");
+  const std::vector<std::int64_t> tokens = tokens_per_rank(args, loaded, config, world_size);
+  check_memory(config, tokens, backward);
+  return make_random_problem(config, world_size, tokens, seed, backward, d_aux, d_z);
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& run_options() {
+  static const std::vector<OptionSpec> options{
+      {"config", Kind::value, "FILE",
+       "configuration file: flashmoe JSON, or a FlashDMoE file (whose\n"
+       "sequence_len × mini_batch sets the tokens per rank and whose\n"
+       "is_training sets --backward)"},
+      {"backend", Kind::value, "NAME",
+       "backend to run: " + backend_names() +
+           "\n(default: the first of these that supports the configuration)"},
+      {"ranks", Kind::value, "W", "expert-parallel ranks, run in this process (default 1)"},
+      {"tokens", Kind::value, "S|S0,S1,...",
+       "tokens per rank: one count for every rank, or one per rank\n"
+       "(default: the FlashDMoE file's, else min(max_tokens, " +
+           std::to_string(kDefaultTokensPerRank) + "))"},
+      {"seed", Kind::value, "N", "seed of the random inputs and weights (default 0)"},
+      {"backward", Kind::flag, "",
+       "also run the backward pass (random dout); --backward=false\n"
+       "overrides a FlashDMoE file's is_training"},
+      {"d_aux", Kind::value, "X",
+       "upstream gradient of the load-balance loss (default 0; needs --backward)"},
+      {"d_z", Kind::value, "X",
+       "upstream gradient of the router z-loss (default 0; needs --backward)"},
+      {"check", Kind::flag, "",
+       "compare every output with the fp64 reference (routing replayed)\n"
+       "against the dtype's tolerance (SPEC §4); exit status 3 beyond it"},
+      {"save", Kind::value, "DIR",
+       "write inputs, outputs and routing to DIR (docs/file_layout.md)"},
+      {"load", Kind::value, "DIR",
+       "run the inputs saved in DIR instead of random ones; configuration,\n"
+       "ranks, tokens, backward, d_aux and d_z come from DIR/meta.json\n"
+       "and the options that set them are refused"},
+      {"workers", Kind::value, "N",
+       "worker threads per rank (engines only; default: the backend's choice)"},
+      {"trace", Kind::value, "FILE", "write a Chrome/Perfetto trace (engines that support it)"},
+      {"quiet", Kind::flag, "",
+       "print only the check verdict on stdout (notes and errors still go to stderr)"},
+  };
+  return options;
+}
+
+std::vector<OptionSpec> run_options_with_config_keys() {
+  std::vector<OptionSpec> options = run_options();
+  // Booleans are flags (--bias, --bias=false); the defaults come from the Config itself.
+  const auto defaults = nlohmann::json::parse(config_to_json(Config{}));
+  for (std::string_view key : config_keys()) {
+    const std::string name(key);
+    const auto it = defaults.find(name);
+    const bool boolean = it != defaults.end() && it->is_boolean();
+    std::string shown = it == defaults.end() ? "?"
+                        : it->is_string()    ? it->get<std::string>()
+                                             : it->dump();
+    options.push_back({name, boolean ? Kind::flag : Kind::value, boolean ? "" : "VALUE",
+                       "configuration key (default " + shown + ")"});
+  }
+  return options;
+}
+
+RunRequest make_run_request(const ParsedArgs& args) {
+  RunRequest request;
+  // A named backend first: a misspelt name is refused before any input is generated or read.
+  if (const auto name = args.value("backend")) request.backend = &find_backend(*name);
+  if (const auto dir = args.value("load")) {
+    for (const ParsedOption& option : args.options) {
+      const bool problem_option = std::find(problem_options().begin(), problem_options().end(),
+                                            option.name) != problem_options().end();
+      if (problem_option || is_config_key(option.name))
+        throw UsageError((option.assignment ? "'" + option.name + "=" + option.value + "'"
+                                            : "--" + option.name) +
+                         " cannot be combined with --load: the saved run's meta.json fixes the "
+                         "configuration, ranks, tokens and backward");
+    }
+    request.load_dir = *dir;
+    request.problem = io::load_problem(*dir);
+  } else {
+    request.problem = problem_from_options(args, request);
+  }
+  if (request.backend == nullptr) request.backend = &default_backend_for(request.problem.config);
+
+  if (const auto workers = args.value("workers")) {
+    request.backend_options.workers_per_rank =
+        static_cast<int>(parse_integer("--workers", *workers, 1, 4096));
+    if (!request.backend->uses_workers)
+      request.notes.push_back("--workers is ignored by the " + std::string(request.backend->name) +
+                              " backend");
+  }
+  if (const auto trace = args.value("trace")) {
+    request.backend_options.trace_path = *trace;
+    if (!request.backend->writes_trace)
+      request.notes.push_back("--trace is ignored by the " + std::string(request.backend->name) +
+                              " backend (no trace written)");
+  }
+  request.check = args.flag("check");
+  request.quiet = args.flag("quiet");
+  if (const auto dir = args.value("save")) request.save_dir = *dir;
+  return request;
+}
+
+}  // namespace flashmoe::cli
