@@ -1,0 +1,119 @@
+#include "transport/mpi/mpi_transport_view.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "transport/mpi/mpi_check.hpp"
+
+namespace flashmoe::transport {
+namespace {
+
+// The abort word holds 0 (no abort) or kAbortMark - r, r the lowest rank that raised abort
+// (never 0: ranks are far below 2^64 - 1).
+constexpr std::uint64_t kAbortMark = ~std::uint64_t{0};
+
+// MPI counts are int; larger puts go out in pieces of at most 1 GiB.
+constexpr std::size_t kMaxPutChunk = std::size_t{1} << 30;
+
+void check_peer(const MpiTransportView& view, int dest_rank, const char* operation) {
+  FLASHMOE_CHECK(dest_rank >= 0 && dest_rank < view.world_size, "MPI transport: rank ", view.rank,
+                 ": ", operation, " to rank ", dest_rank, ", world size is ", view.world_size);
+}
+
+void check_word(const MpiTransportView& view, std::size_t offset, const char* operation) {
+  FLASHMOE_CHECK(
+      offset % sizeof(std::uint64_t) == 0 && offset + sizeof(std::uint64_t) <= view.bytes_per_rank,
+      "MPI transport: rank ", view.rank, ": ", operation, " at offset ", offset,
+      ": signal words must be 8-byte aligned and inside the ", view.bytes_per_rank, "-byte buffer");
+}
+
+// Signals: remote completion of everything before, the atomic update, its own completion
+// (argument 2 in the header).
+void signal(const MpiTransportView& view, int dest_rank, std::size_t offset, std::uint64_t value,
+            MPI_Op op) {
+  FLASHMOE_MPI(MPI_Win_flush(dest_rank, view.window));
+  FLASHMOE_MPI(MPI_Accumulate(&value, 1, MPI_UINT64_T, dest_rank, static_cast<MPI_Aint>(offset), 1,
+                              MPI_UINT64_T, op, view.window));
+  FLASHMOE_MPI(MPI_Win_flush(dest_rank, view.window));
+}
+
+// An atomic read of a word of the own window, followed by public → private synchronisation
+// (argument 3 in the header).
+std::uint64_t atomic_read_own(const MpiTransportView& view, std::size_t offset) {
+  const std::uint64_t unused = 0;
+  std::uint64_t value = 0;
+  FLASHMOE_MPI(MPI_Fetch_and_op(&unused, &value, MPI_UINT64_T, view.rank,
+                                static_cast<MPI_Aint>(offset), MPI_NO_OP, view.window));
+  FLASHMOE_MPI(MPI_Win_flush_local(view.rank, view.window));
+  FLASHMOE_MPI(MPI_Win_sync(view.window));
+  // Win_sync is a hardware barrier inside MPI; this fence tells the compiler, too, that the
+  // caller's later loads of the buffer must not move above the read of the word.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return value;
+}
+
+}  // namespace
+
+void MpiTransportView::put(int dest_rank, std::size_t offset, const void* source,
+                           std::size_t bytes) const {
+  check_peer(*this, dest_rank, "put");
+  FLASHMOE_CHECK(offset <= bytes_per_rank && bytes <= bytes_per_rank - offset,
+                 "MPI transport: rank ", rank, ": put of ", bytes, " bytes at offset ", offset,
+                 " to rank ", dest_rank, " overruns the ", bytes_per_rank, "-byte buffer");
+  const auto* from = static_cast<const std::byte*>(source);
+  for (std::size_t done = 0; done < bytes;) {
+    const std::size_t chunk = std::min(bytes - done, kMaxPutChunk);
+    const int count = static_cast<int>(chunk);
+    FLASHMOE_MPI(MPI_Put(from + done, count, MPI_BYTE, dest_rank,
+                         static_cast<MPI_Aint>(offset + done), count, MPI_BYTE, window));
+    done += chunk;
+  }
+  // Local completion: the caller may overwrite `source` now (the local view's memcpy contract).
+  FLASHMOE_MPI(MPI_Win_flush_local(dest_rank, window));
+}
+
+void MpiTransportView::signal_store(int dest_rank, std::size_t offset, std::uint64_t value) const {
+  check_peer(*this, dest_rank, "signal_store");
+  check_word(*this, offset, "signal_store");
+  signal(*this, dest_rank, offset, value, MPI_REPLACE);
+}
+
+void MpiTransportView::signal_add(int dest_rank, std::size_t offset, std::uint64_t value) const {
+  check_peer(*this, dest_rank, "signal_add");
+  check_word(*this, offset, "signal_add");
+  signal(*this, dest_rank, offset, value, MPI_SUM);
+}
+
+std::uint64_t MpiTransportView::poll(int own_rank, std::size_t offset) const {
+  FLASHMOE_CHECK(own_rank == rank, "MPI transport: rank ", rank, " polled rank ", own_rank,
+                 "'s buffer; a rank polls only its own signal words");
+  check_word(*this, offset, "poll");
+  return atomic_read_own(*this, offset);
+}
+
+int MpiTransportView::abort_origin() const {
+  const std::uint64_t word = atomic_read_own(*this, abort_offset);
+  return word == 0 ? -1 : static_cast<int>(kAbortMark - word);
+}
+
+void MpiTransportView::raise_abort() const {
+  // An atomic MPI_MAX of (kAbortMark - rank): the word ends up naming the LOWEST rank that raised
+  // abort, whatever the order of arrival, so every rank's message names the same origin.
+  // (Not MPI_Compare_and_swap: Open MPI 4.1's osc/rdma over the vader BTL crashes the target
+  // on a 64-bit compare-and-swap; accumulates with MPI_MAX work on every osc component.)
+  const std::uint64_t mark = kAbortMark - static_cast<std::uint64_t>(rank);
+  for (int peer = 0; peer < world_size; ++peer) {
+    FLASHMOE_MPI(MPI_Accumulate(&mark, 1, MPI_UINT64_T, peer, static_cast<MPI_Aint>(abort_offset),
+                                1, MPI_UINT64_T, MPI_MAX, window));
+  }
+  FLASHMOE_MPI(MPI_Win_flush_all(window));
+}
+
+void MpiTransportView::clear_own_abort() const {
+  const std::uint64_t zero = 0;
+  FLASHMOE_MPI(MPI_Accumulate(&zero, 1, MPI_UINT64_T, rank, static_cast<MPI_Aint>(abort_offset), 1,
+                              MPI_UINT64_T, MPI_REPLACE, window));
+  FLASHMOE_MPI(MPI_Win_flush(rank, window));
+}
+
+}  // namespace flashmoe::transport

@@ -1,0 +1,117 @@
+#include "transport/mpi/mpi_world.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <sstream>
+#include <vector>
+
+#include "flashmoe/error.hpp"
+#include "transport/mpi/mpi_check.hpp"
+
+namespace flashmoe::transport {
+
+void check_same_size(MPI_Comm comm, std::size_t value, const char* what) {
+  int rank = 0, world_size = 0;
+  FLASHMOE_MPI(MPI_Comm_rank(comm, &rank));
+  FLASHMOE_MPI(MPI_Comm_size(comm, &world_size));
+  const std::uint64_t mine = value;
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(world_size));
+  FLASHMOE_MPI(MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm));
+  bool same = true;
+  for (const std::uint64_t v : all) same = same && v == all[0];
+  if (same) return;
+  // Every rank holds the same gathered values, so every rank throws the same message.
+  std::ostringstream sizes;
+  for (int r = 0; r < world_size; ++r)
+    sizes << (r == 0 ? "" : ", ") << "rank " << r << ": " << all[static_cast<std::size_t>(r)];
+  FLASHMOE_FAIL("MPI transport: ranks disagree on ", what, " (", sizes.str(),
+                "); every rank must pass the same value (seen on rank ", rank, ")");
+}
+
+MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank)
+    : bytes_per_rank_(bytes_per_rank), uncaught_at_start_(std::uncaught_exceptions()) {
+  check_same_size(comm, bytes_per_rank, "bytes_per_rank (symmetric buffer size)");
+  FLASHMOE_MPI(MPI_Comm_dup(comm, &comm_));
+  FLASHMOE_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  FLASHMOE_MPI(MPI_Comm_rank(comm_, &rank_));
+  FLASHMOE_MPI(MPI_Comm_size(comm_, &world_size_));
+  control_offset_ = (bytes_per_rank + kControlBytes - 1) / kControlBytes * kControlBytes;
+  const std::size_t window_bytes = control_offset_ + kControlBytes;
+
+  // Hints that hold by construction: same size and displacement unit everywhere.
+  MPI_Info info = MPI_INFO_NULL;
+  FLASHMOE_MPI(MPI_Info_create(&info));
+  FLASHMOE_MPI(MPI_Info_set(info, "same_size", "true"));
+  FLASHMOE_MPI(MPI_Info_set(info, "same_disp_unit", "true"));
+  void* base = nullptr;
+  const int allocated =
+      MPI_Win_allocate(static_cast<MPI_Aint>(window_bytes), 1, info, comm_, &base, &window_);
+  MPI_Info_free(&info);
+  FLASHMOE_MPI(allocated);
+  base_ = static_cast<std::byte*>(base);
+  FLASHMOE_MPI(MPI_Win_set_errhandler(window_, MPI_ERRORS_RETURN));
+
+  int* model = nullptr;
+  int has_model = 0;
+  FLASHMOE_MPI(MPI_Win_get_attr(window_, MPI_WIN_MODEL, &model, &has_model));
+  const bool unified = has_model != 0 && *model == MPI_WIN_UNIFIED;
+  const bool aligned = reinterpret_cast<std::uintptr_t>(base_) % alignof(std::uint64_t) == 0;
+  if (!unified || !aligned) {
+    // Same outcome on every rank in practice (one MPI library, one osc component); free the
+    // window collectively, then refuse.
+    MPI_Win_free(&window_);
+    MPI_Comm_free(&comm_);
+    FLASHMOE_CHECK(unified,
+                   "MPI transport: the RMA window uses the separate memory model; "
+                   "polling signal words needs MPI_WIN_UNIFIED (choose another osc "
+                   "component, e.g. --mca osc sm,rdma,ucx)");
+    FLASHMOE_CHECK(aligned,
+                   "MPI transport: MPI_Win_allocate returned memory that is not 8-byte "
+                   "aligned; signal words would not be atomic");
+  }
+
+  // One passive-target epoch for the window's life. Zero the buffer inside it, publish the
+  // zeros (Win_sync) and only then let peers start (barrier): no put can land before the memset.
+  FLASHMOE_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_));
+  std::memset(base_, 0, window_bytes);
+  FLASHMOE_MPI(MPI_Win_sync(window_));
+  FLASHMOE_MPI(MPI_Barrier(comm_));
+}
+
+MpiWorld::~MpiWorld() {
+  if (abandoned_ || std::uncaught_exceptions() > uncaught_at_start_) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized != 0) return;
+  // No peer may still be signalling this rank when the window goes: unlock_all completes our
+  // own operations, Win_free synchronises the ranks. Errors are ignored — a destructor has no
+  // caller to tell.
+  MPI_Win_unlock_all(window_);
+  MPI_Win_free(&window_);
+  MPI_Comm_free(&comm_);
+}
+
+MpiTransportView MpiWorld::view() const {
+  return MpiTransportView{window_, base_, rank_, world_size_, bytes_per_rank_, control_offset_};
+}
+
+void MpiWorld::clear_abort() {
+  // Barrier 1: every rank has stopped raising (callers are between passes). Reset the own word
+  // atomically (it is an RMA target). Barrier 2: no rank reads a stale mark afterwards.
+  barrier();
+  view().clear_own_abort();
+  barrier();
+}
+
+void MpiWorld::barrier() const {
+  FLASHMOE_MPI(MPI_Barrier(comm_));
+}
+
+void MpiWorld::pass_fence() const {
+  FLASHMOE_MPI(MPI_Win_sync(window_));  // private → public: our resets before the fence
+  FLASHMOE_MPI(MPI_Barrier(comm_));
+  FLASHMOE_MPI(MPI_Win_sync(window_));  // public → private: peers' updates before the fence
+}
+
+}  // namespace flashmoe::transport

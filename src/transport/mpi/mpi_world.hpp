@@ -1,0 +1,75 @@
+// MpiWorld: the ranks of an MPI communicator and one symmetric buffer per rank, allocated as an
+// MPI-3 RMA window (MPI_Win_allocate) and kept in a passive-target access epoch to every rank
+// (MPI_Win_lock_all) for the window's whole life, so puts and signals need no per-message
+// synchronisation with the target (DESIGN §1: one-sided, never a handshake per message).
+//
+// Window layout on every rank (identical, so a sender's offset is valid in the receiver's):
+//   [0, bytes_per_rank)                 the caller's symmetric buffer, zero-filled at creation
+//   [control_offset, control_offset+64) the transport's control block: the abort word
+// control_offset = bytes_per_rank rounded up to 64 bytes; footprint = control_offset + 64.
+//
+// Construction and destruction are collective over the communicator.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstddef>
+
+#include "transport/mpi/mpi_transport_view.hpp"
+
+namespace flashmoe::transport {
+
+class MpiWorld {
+ public:
+  // Collective. Every rank must pass the same bytes_per_rank; ranks that disagree all throw
+  // flashmoe::Error naming the ranks and sizes (before any window exists). Requires an
+  // initialised MPI (MpiSession) and the unified memory model (checked; the poll argument in
+  // mpi_transport_view.hpp relies on it).
+  MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank);
+  // Collective: unlock and free the window — skipped while an exception unwinds or after
+  // abandon(), because a failed rank must not block in a collective on peers that stalled.
+  ~MpiWorld();
+  MpiWorld(const MpiWorld&) = delete;
+  MpiWorld& operator=(const MpiWorld&) = delete;
+
+  MpiTransportView view() const;
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  std::size_t bytes_per_rank() const { return bytes_per_rank_; }
+  std::byte* local_buffer() const { return base_; }
+  // The world's own communicator (a duplicate of the caller's): collectives on it never match
+  // the caller's collectives by accident.
+  MPI_Comm comm() const { return comm_; }
+
+  // Collective: clears every rank's abort word, between passes, when no rank signals.
+  void clear_abort();
+  // Collective barrier on the world's communicator (set-up and tests; never inside a pass).
+  void barrier() const;
+  // Collective fence between passes: this rank's plain local writes to its own buffer before
+  // the fence (e.g. resetting counters that peers add to) are visible to peers' RMA after it,
+  // and peers' RMA before it is visible to local loads after it (Win_sync, barrier, Win_sync).
+  // Nothing may signal or put across it, so no pass's traffic can meet a reset.
+  void pass_fence() const;
+  // After a failure this world is unusable; the destructor then releases nothing collectively
+  // (the window leaks until the process ends, which the top-level helper makes immediate).
+  void abandon() noexcept { abandoned_ = true; }
+
+  static constexpr std::size_t kControlBytes = 64;
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Win window_ = MPI_WIN_NULL;
+  std::byte* base_ = nullptr;
+  int rank_ = 0;
+  int world_size_ = 0;
+  std::size_t bytes_per_rank_ = 0;
+  std::size_t control_offset_ = 0;
+  int uncaught_at_start_ = 0;
+  bool abandoned_ = false;
+};
+
+// Collective: throws flashmoe::Error on every rank when the ranks passed different values.
+// `what` names the quantity in the message ("bytes_per_rank").
+void check_same_size(MPI_Comm comm, std::size_t value, const char* what);
+
+}  // namespace flashmoe::transport
