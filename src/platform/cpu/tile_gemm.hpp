@@ -1,0 +1,43 @@
+// Typed front of the CPU tile GEMM (gemm.hpp) for the runtime's actors:
+// C[m, n] (+)= op(A)[m, k] · op(B)[k, n] (+ bias), one call on the calling thread.
+#pragma once
+
+#include <cstdint>
+
+#include "flashmoe/tensor.hpp"
+#include "platform/cpu/gemm.hpp"
+
+namespace flashmoe::platform {
+
+struct Operand {
+  const void* data;
+  std::int64_t ld;
+  bool transposed;
+};
+
+template <typename In, typename Out>
+inline void tile_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const In* a, std::int64_t lda,
+                      bool trans_a, const In* b, std::int64_t ldb, bool trans_b, Out* c,
+                      std::int64_t ldc, bool accumulate, const Out* bias = nullptr) {
+  if (m == 0 || n == 0) return;
+  cpu::GemmArgs args;
+  args.m = m;
+  args.n = n;
+  args.k = k;
+  args.a = a;
+  args.a_type = element_type_of<In>();
+  args.lda = lda;
+  args.trans_a = trans_a;
+  args.b = b;
+  args.b_type = element_type_of<In>();
+  args.ldb = ldb;
+  args.trans_b = trans_b;
+  args.c = c;
+  args.c_type = element_type_of<Out>();
+  args.ldc = ldc;
+  args.accumulate = accumulate;
+  args.bias = bias;
+  cpu::gemm(args);
+}
+
+}  // namespace flashmoe::platform

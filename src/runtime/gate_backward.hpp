@@ -1,0 +1,138 @@
+// Gate side of the backward (SPEC §3), on the token's rank.
+// gate_gradient_tile: per token, r[t,j] = ⟨dout[t], y[t][j]⟩ from the y rows the forward left
+//   in the combine buffer, dp through the weight normalisation, the load-balance term, the
+//   softmax and the z-loss into dlogits; and the expert path's input, dy = w[t,j]·dout[t] in the
+//   layer's dtype, put into the owner's dy buffer at the slot's forward packet row (the same
+//   place its x row went, so the owner pairs them without any index exchange).
+// announce_gradients: the last gate-gradient tile's follow-on; one signal per dy packet (row
+//   count = the forward's), then the dwg column tiles.
+// gate_weight_grad: dwg[:, cols] = dlogitsᵀ·x over all tokens, one GEMM per column tile.
+// input_grad_tile: dx[t] = Σ_j dx_partial[t][j] (increasing j, fp32/fp64) + (dlogits·wg)[t].
+#pragma once
+
+#include "runtime/platform_interface.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/signal_word.hpp"
+
+namespace flashmoe::runtime {
+
+template <typename T>
+FLASHMOE_HOST_DEVICE inline void run_gate_gradient_tile(const RankState<T>& s, std::int64_t tile,
+                                                        const WorkerScratch<T>& scratch) {
+  using Acc = accumulate_t<T>;
+  const WorkspaceLayout& l = s.layout;
+  const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k(), L = s.local_experts();
+  const std::int64_t S = s.tokens;
+  const std::int64_t first = tile * l.tiles.token_rows;
+  const std::int64_t last = first + l.tiles.token_rows < S ? first + l.tiles.token_rows : S;
+  const Acc* probs = s.template own<Acc>(l.probs);                              // [S, E]
+  const Acc* lse = s.template own<Acc>(l.lse);                                  // [S]
+  const std::int32_t* topk_index = s.template own<std::int32_t>(l.topk_index);  // [S, k]
+  const Acc* weight = s.template own<Acc>(l.topk_weight);                       // [S, k]
+  const std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);              // [S, k]
+  const std::int32_t* position = s.template own<std::int32_t>(l.position);      // [S, k]
+  const std::int64_t* routed = s.template own<std::int64_t>(l.routed);          // [E]
+  Acc* dlogits = s.template own<Acc>(l.dlogits);                                // [S, E]
+  const Acc d_aux = static_cast<Acc>(s.settings.d_aux), d_z = static_cast<Acc>(s.settings.d_z);
+
+  for (std::int64_t t = first; t < last; ++t) {
+    const T* dout = s.dout + t * H;         // [H]
+    Acc* dp = dlogits + t * E;              // [E]: dp first, then turned into dlogits in place
+    for (std::int64_t e = 0; e < E; ++e) {  // load-balance term: d_aux·E·f_e / S
+      const Acc fraction = static_cast<Acc>(routed[e]) / static_cast<Acc>(S * k);
+      dp[e] = d_aux * static_cast<Acc>(E) * fraction / static_cast<Acc>(S);
+    }
+    Acc dweight[16] = {};  // [k]: r[t, j] for kept slots, 0 for dropped ones
+    for (std::int64_t j = 0; j < k; ++j) {
+      dweight[j] = Acc(0);
+      if (kept[t * k + j] == 0) continue;
+      const Acc* y = s.template symmetric<Acc>(l.y_slot(t, j));  // [H]
+      Acc r = Acc(0);
+      for (std::int64_t h = 0; h < H; ++h) r += static_cast<Acc>(to_float(dout[h])) * y[h];
+      dweight[j] = r;
+
+      const Acc w = weight[t * k + j];
+      for (std::int64_t h = 0; h < H; ++h)
+        scratch.row[h] = from_float<T>(w * static_cast<Acc>(to_float(dout[h])));
+      const std::int32_t e = topk_index[t * k + j];
+      s.world.put(static_cast<int>(e / L), l.dy_row(s.rank, e % L, position[t * k + j]),
+                  scratch.row, static_cast<std::size_t>(H) * sizeof(T));
+    }
+    if (s.settings.normalize_weights) {
+      Acc chosen_sum = Acc(0), weighted = Acc(0);
+      for (std::int64_t i = 0; i < k; ++i) chosen_sum += probs[t * E + topk_index[t * k + i]];
+      for (std::int64_t i = 0; i < k; ++i) weighted += dweight[i] * weight[t * k + i];
+      for (std::int64_t j = 0; j < k; ++j)
+        dp[topk_index[t * k + j]] += (dweight[j] - weighted) / chosen_sum;
+    } else {
+      for (std::int64_t j = 0; j < k; ++j) dp[topk_index[t * k + j]] += dweight[j];
+    }
+    const Acc* p = probs + t * E;
+    Acc expected_dp = Acc(0);  // Σ_m p[t, m]·dp[t, m]
+    for (std::int64_t e = 0; e < E; ++e) expected_dp += p[e] * dp[e];
+    const Acc z_scale = d_z * Acc(2) / static_cast<Acc>(S) * lse[t];
+    for (std::int64_t e = 0; e < E; ++e) {
+      dp[e] = p[e] * (dp[e] - expected_dp);
+      dp[e] += z_scale * p[e];
+    }
+  }
+  platform::store_release(s.template own<std::uint32_t>(l.tile_gate_grad)[tile], s.epoch);
+  const std::uint64_t done =
+      platform::fetch_add_acq_rel(s.control().token_tiles_done, std::uint64_t{1}) + 1;
+  if (done == static_cast<std::uint64_t>(s.active_token_tiles))
+    schedule(s, Task{TaskKind::announce_gradients});
+}
+
+template <typename T>
+FLASHMOE_HOST_DEVICE inline void run_announce_gradients(const RankState<T>& s) {
+  const std::int64_t L = s.local_experts();
+  const std::int64_t* accepted = s.template own<std::int64_t>(s.layout.accepted);
+  for (std::int64_t e = 0; e < s.experts(); ++e)
+    s.world.signal_store(static_cast<int>(e / L), s.layout.gradient_signal(s.rank, e % L),
+                         encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])));
+  if (s.tokens == 0) return;
+  for (std::int64_t c = 0; c < s.layout.hidden_tiles; ++c)
+    schedule(s, Task{TaskKind::gate_weight_grad, 0, 0, 0, static_cast<std::int32_t>(c)});
+}
+
+template <typename T>
+FLASHMOE_HOST_DEVICE inline void run_gate_weight_grad(const RankState<T>& s, std::int64_t column) {
+  using Acc = accumulate_t<T>;
+  const std::int64_t E = s.experts(), H = s.hidden();
+  const std::int64_t first_col = column * s.layout.tiles.hidden_columns;
+  const std::int64_t cols =
+      H - first_col < s.layout.tiles.hidden_columns ? H - first_col : s.layout.tiles.hidden_columns;
+  const Acc* dlogits = s.template own<Acc>(s.layout.dlogits);  // [S, E]
+  tile_gemm(E, cols, s.tokens, dlogits, E, true, s.x_acc + first_col, H, false, s.dwg + first_col,
+            H, false);
+}
+
+template <typename T>
+FLASHMOE_HOST_DEVICE inline void run_input_grad_tile(const RankState<T>& s, std::int64_t tile,
+                                                     const WorkerScratch<T>& scratch) {
+  using Acc = accumulate_t<T>;
+  const WorkspaceLayout& l = s.layout;
+  const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k();
+  const std::int64_t first = tile * l.tiles.token_rows;
+  const std::int64_t last =
+      first + l.tiles.token_rows < s.tokens ? first + l.tiles.token_rows : s.tokens;
+  const std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);  // [S, k]
+  const Acc* dlogits = s.template own<Acc>(l.dlogits);              // [S, E]
+  Acc* gate_dx = scratch.tile;                                      // [rows, H]
+  tile_gemm(last - first, H, E, dlogits + first * E, E, false, s.wg_acc, H, false, gate_dx, H,
+            false);
+  for (std::int64_t t = first; t < last; ++t) {
+    Acc* dx = s.dx + t * H;
+    for (std::int64_t h = 0; h < H; ++h) dx[h] = Acc(0);
+    for (std::int64_t j = 0; j < k; ++j) {
+      if (kept[t * k + j] == 0) continue;
+      const Acc* partial = s.template symmetric<Acc>(l.dx_slot(t, j));  // [H]
+      for (std::int64_t h = 0; h < H; ++h) dx[h] += partial[h];
+    }
+    const Acc* gate_row = gate_dx + (t - first) * H;
+    for (std::int64_t h = 0; h < H; ++h)
+      dx[h] = static_cast<Acc>(to_float(from_float<T>(dx[h] + gate_row[h])));
+  }
+}
+
+}  // namespace flashmoe::runtime

@@ -1,0 +1,378 @@
+// Host side of the in-process engine: sizes and owns every rank's workspace, prepares each
+// pass, launches the workers and collects results. Passes are separated by a world fence (all
+// worker threads of a pass join before the next pass is prepared), which is what makes it safe
+// to reset this rank's counters and queue here; signals are epoch-tagged anyway, the invariant
+// a persistent device kernel without that fence relies on (docs/engine.md).
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "flashmoe/error.hpp"
+#include "math/capacity.hpp"
+#include "platform/cpu/trace.hpp"
+#include "platform/cpu/wait.hpp"
+#include "platform/cpu/worker_loop.hpp"
+#include "platform/cpu/worker_threads.hpp"
+#include "runtime/engine.hpp"
+#include "runtime/processor.hpp"
+#include "runtime/subscriber.hpp"
+#include "transport/local/local_world.hpp"
+
+namespace flashmoe::engine {
+
+using runtime::accumulate_t;
+using runtime::PassKind;
+using runtime::RankState;
+using runtime::Task;
+using runtime::TaskKind;
+using runtime::WorkspaceLayout;
+
+struct InProcessLayer::Impl {
+  virtual ~Impl() = default;
+  virtual void forward() = 0;
+  virtual void backward() = 0;
+  virtual const Results& results() const = 0;
+  virtual const WorkspaceLayout& layout() const = 0;
+  virtual const std::byte* symmetric_buffer(int rank) const = 0;
+};
+
+namespace {
+
+// Accumulation-typed copy of a storage tensor (the same tensor's values, widened exactly).
+HostTensor widened(const HostTensor& tensor, ElementType accumulate_type) {
+  return tensor.defined() ? tensor.to(accumulate_type) : HostTensor();
+}
+
+int choose_workers(int requested, int world_size) {
+  FLASHMOE_CHECK(requested >= 0, "workers_per_rank = ", requested,
+                 ": allowed are 0 (automatic) or a positive count");
+  if (requested > 0) return requested;
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, hardware / world_size);
+}
+
+void check_tiles(const runtime::TileShape& t) {
+  FLASHMOE_CHECK(t.token_rows > 0 && t.expert_rows > 0 && t.ffn_columns > 0 && t.hidden_columns > 0,
+                 "engine tiles: every tile size must be positive, got token_rows = ", t.token_rows,
+                 ", expert_rows = ", t.expert_rows, ", ffn_columns = ", t.ffn_columns,
+                 ", hidden_columns = ", t.hidden_columns);
+}
+
+template <typename T>
+class LayerImpl final : public InProcessLayer::Impl {
+  using Acc = accumulate_t<T>;
+
+ public:
+  LayerImpl(const Problem& problem, EngineOptions options)
+      : problem_(problem),
+        options_(std::move(options)),
+        config_(problem.config),
+        world_size_(problem.world_size),
+        workers_(choose_workers(options_.workers_per_rank, problem.world_size)),
+        layout_(make_layout()),
+        world_(world_size_, layout_.symmetric_bytes) {
+    const ElementType acc_type = element_type_of<Acc>();
+    const std::int64_t E = config_.experts, H = config_.hidden, P = config_.ffn;
+    const std::int64_t R = config_.w1_rows(), L = config_.local_experts(world_size_);
+    const std::int64_t k = config_.top_k;
+    results_.ranks.resize(static_cast<std::size_t>(world_size_));
+    per_rank_.resize(static_cast<std::size_t>(world_size_));
+    for (int r = 0; r < world_size_; ++r) {
+      const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
+      PerRank& own = per_rank_[static_cast<std::size_t>(r)];
+      RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
+      const std::int64_t S = in.x.dim(0);
+      own.private_area =
+          HostTensor(ElementType::u8, {static_cast<std::int64_t>(layout_.private_bytes)});
+      for (int w = 0; w < workers_; ++w)
+        own.scratch.emplace_back(ElementType::u8,
+                                 Shape{static_cast<std::int64_t>(layout_.scratch_bytes)});
+      own.stats.resize(static_cast<std::size_t>(workers_));
+      out.out = HostTensor(acc_type, {S, H});
+      out.dx = HostTensor(acc_type, {S, H});
+      out.dwg = HostTensor(acc_type, {E, H});
+      out.dw1 = HostTensor(acc_type, {L, R, H});
+      out.dw2 = HostTensor(acc_type, {L, H, P});
+      if (config_.bias) {
+        out.db1 = HostTensor(acc_type, {L, R});
+        out.db2 = HostTensor(acc_type, {L, H});
+      }
+      out.routing.topk_index = HostTensor(ElementType::i32, {S, k});
+      out.routing.topk_weight = HostTensor(acc_type, {S, k});
+      out.routing.kept = HostTensor(ElementType::u8, {S, k});
+
+      RankState<T>& s = own.state;
+      s.rank = r;
+      s.layout = layout_;
+      s.settings = {config_.activation, is_gated(config_.activation),
+                    config_.bias,       config_.normalize_weights,
+                    problem.d_aux,      problem.d_z};
+      s.faults = options_.faults;
+      s.world = world_.view();
+      s.private_area = static_cast<std::byte*>(own.private_area.raw());
+      s.tokens = S;
+      s.capacity = math::expert_capacity(S, k, E, config_.capacity_factor, config_.drop_tokens);
+      FLASHMOE_CHECK(s.capacity <= layout_.shape.packet_capacity, "rank ", r, ": capacity ",
+                     s.capacity, " exceeds the packet bound ", layout_.shape.packet_capacity);
+      s.active_token_tiles = (S + layout_.tiles.token_rows - 1) / layout_.tiles.token_rows;
+      s.out = out.out.data<Acc>().data();
+      s.dx = out.dx.data<Acc>().data();
+      s.dwg = out.dwg.data<Acc>().data();
+      s.dw1 = out.dw1.data<Acc>().data();
+      s.dw2 = out.dw2.data<Acc>().data();
+      s.db1 = out.db1.defined() ? out.db1.data<Acc>().data() : nullptr;
+      s.db2 = out.db2.defined() ? out.db2.data<Acc>().data() : nullptr;
+    }
+  }
+
+  void forward() override {
+    bind_inputs();
+    run_pass(PassKind::forward);
+    forward_done_ = true;
+    collect_routing();
+  }
+
+  void backward() override {
+    FLASHMOE_CHECK(forward_done_, "backward: run forward() on this layer first");
+    for (int r = 0; r < world_size_; ++r)
+      FLASHMOE_CHECK(problem_.ranks[static_cast<std::size_t>(r)].dout.defined(),
+                     "backward: tensor dout (rank ", r, ") is missing");
+    bind_inputs();
+    run_pass(PassKind::backward);
+  }
+
+  const Results& results() const override { return results_; }
+  const WorkspaceLayout& layout() const override { return layout_; }
+  const std::byte* symmetric_buffer(int rank) const override {
+    return const_cast<transport::LocalWorld&>(world_).buffer(rank);
+  }
+
+ private:
+  struct PerRank {
+    RankState<T> state;
+    HostTensor private_area;
+    HostTensor x_acc, b1, b2;
+    std::vector<HostTensor> scratch;           // [workers]
+    std::vector<platform::WorkerStats> stats;  // [workers]
+  };
+
+  // Points every rank at the problem's current input tensors, and makes the accumulation-typed
+  // copies the actors read widened (biases: GEMM epilogue; x and wg: the gate gradient GEMMs).
+  // Done at every pass, so a layer computes with the problem's current tensors (new values or
+  // new storage); their shapes are checked against the ones fixed at construction.
+  void bind_inputs() {
+    validate_problem(problem_);
+    const ElementType acc_type = element_type_of<Acc>();
+    if constexpr (!std::is_same_v<T, Acc>) wg_acc_ = problem_.wg.to(acc_type);
+    for (int r = 0; r < world_size_; ++r) {
+      const RankInputs& in = problem_.ranks[static_cast<std::size_t>(r)];
+      PerRank& own = per_rank_[static_cast<std::size_t>(r)];
+      RankState<T>& s = own.state;
+      FLASHMOE_CHECK(in.x.dim(0) == s.tokens, "tensor x (rank ", r, "): ", in.x.dim(0),
+                     " tokens, the layer was built for ", s.tokens);
+      s.x = in.x.data<T>().data();
+      s.wg = problem_.wg.data<T>().data();
+      s.w1 = in.w1.data<T>().data();
+      s.w2 = in.w2.data<T>().data();
+      s.dout = in.dout.defined() ? in.dout.data<T>().data() : nullptr;
+      if constexpr (!std::is_same_v<T, Acc>) own.x_acc = in.x.to(acc_type);
+      own.b1 = widened(in.b1, acc_type);
+      own.b2 = widened(in.b2, acc_type);
+      s.x_acc = own.x_acc.defined() ? own.x_acc.template data<Acc>().data()
+                                    : reinterpret_cast<const Acc*>(s.x);
+      s.wg_acc =
+          wg_acc_.defined() ? wg_acc_.data<Acc>().data() : reinterpret_cast<const Acc*>(s.wg);
+      s.b1 = own.b1.defined() ? own.b1.template data<Acc>().data() : nullptr;
+      s.b2 = own.b2.defined() ? own.b2.template data<Acc>().data() : nullptr;
+    }
+  }
+
+  WorkspaceLayout make_layout() const {
+    runtime::LayerShape shape;
+    shape.world_size = world_size_;
+    shape.experts = config_.experts;
+    shape.local_experts = config_.local_experts(world_size_);
+    shape.top_k = config_.top_k;
+    shape.hidden = config_.hidden;
+    shape.ffn = config_.ffn;
+    shape.w1_rows = config_.w1_rows();
+    shape.max_tokens = config_.max_tokens;
+    shape.packet_capacity = std::max<std::int64_t>(
+        1, math::expert_capacity(config_.max_tokens, config_.top_k, config_.experts,
+                                 config_.capacity_factor, config_.drop_tokens));
+    shape.storage_bytes = sizeof(T);
+    shape.accumulate_bytes = sizeof(Acc);
+    check_tiles(options_.tiles);
+    return WorkspaceLayout::compute(shape, options_.tiles);
+  }
+
+  template <typename U>
+  static void zero(U* data, std::size_t count) {
+    std::memset(static_cast<void*>(data), 0, count * sizeof(U));
+  }
+  void zero_region(RankState<T>& s, const runtime::Region& region) {
+    std::memset(s.private_area + region.offset, 0, region.bytes);
+  }
+
+  // Resets this rank's per-pass state and queues its first tasks. Runs while no worker runs.
+  void prepare_rank(int r, PassKind pass) {
+    RankState<T>& s = per_rank_[static_cast<std::size_t>(r)].state;
+    const WorkspaceLayout& l = layout_;
+    s.epoch = epoch_;
+    zero_region(s, l.control);
+    s.control().last_progress_ns = static_cast<std::uint64_t>(platform::steady_now_ns());
+    zero_region(s, l.queue_published);
+    zero_region(s, l.tile_scheduled);
+    zero_region(s, l.packet_seen);
+    zero_region(s, l.expert_packets_seen);
+    zero_region(s, l.row_tile_progress);
+    std::byte* symmetric = world_.buffer(r);
+    const runtime::Region counters = pass == PassKind::forward ? l.combine_counters : l.dx_counters;
+    std::memset(symmetric + counters.offset, 0, counters.bytes);
+    const std::int64_t tiles = s.active_token_tiles;
+    if (pass == PassKind::forward) {
+      for (std::int64_t g = 0; g < tiles; ++g)
+        runtime::schedule(s, Task{TaskKind::gate_tile, 0, 0, static_cast<std::int32_t>(g), 0});
+      if (tiles == 0) runtime::schedule(s, Task{TaskKind::route});
+      return;
+    }
+    std::uint32_t* pending = s.template own<std::uint32_t>(l.expert_pending);
+    for (std::int64_t e = 0; e < s.local_experts(); ++e) pending[e] = 1;
+    RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
+    for (HostTensor* t : {&out.dx, &out.dwg, &out.dw1, &out.dw2, &out.db1, &out.db2})
+      if (t->nbytes() > 0) std::memset(t->raw(), 0, t->nbytes());
+    for (std::int64_t g = 0; g < tiles; ++g)
+      runtime::schedule(s,
+                        Task{TaskKind::gate_gradient_tile, 0, 0, static_cast<std::int32_t>(g), 0});
+    if (tiles == 0) runtime::schedule(s, Task{TaskKind::announce_gradients});
+  }
+
+  void run_pass(PassKind pass) {
+    ++epoch_;
+    world_.clear_abort();
+    for (int r = 0; r < world_size_; ++r) prepare_rank(r, pass);
+    const double timeout = config_.wait_timeout_s;
+    const bool tracing = !options_.trace_path.empty();
+    const std::int64_t start = platform::steady_now_ns();
+    if (trace_origin_ns_ == 0) trace_origin_ns_ = start;
+    platform::run_worker_threads(
+        world_size_, workers_,
+        [&](int rank, int worker) {
+          PerRank& own = per_rank_[static_cast<std::size_t>(rank)];
+          std::byte* scratch =
+              static_cast<std::byte*>(own.scratch[static_cast<std::size_t>(worker)].raw());
+          const runtime::WorkerScratch<T> views{
+              reinterpret_cast<Acc*>(scratch),
+              reinterpret_cast<T*>(scratch + layout_.scratch_row_offset)};
+          platform::run_worker(own.state, pass, views, timeout, worker, tracing,
+                               own.stats[static_cast<std::size_t>(worker)]);
+        },
+        world_.abort_flag());
+    const double wall = static_cast<double>(platform::steady_now_ns() - start) * 1e-9;
+    const std::string prefix = pass == PassKind::forward ? "forward" : "backward";
+    results_.seconds[prefix] += wall;
+    for (PerRank& own : per_rank_) {
+      for (platform::WorkerStats& stats : own.stats) {
+        for (int kind = 0; kind < runtime::kTaskKinds; ++kind) {
+          const double seconds = stats.task_seconds[static_cast<std::size_t>(kind)];
+          if (seconds > 0.0)
+            results_.seconds[prefix + "." + runtime::task_name(static_cast<TaskKind>(kind))] +=
+                seconds;
+        }
+        results_.seconds[prefix + ".subscriber"] += stats.subscriber_seconds;
+        results_.seconds[prefix + ".idle"] += stats.idle_seconds;
+        trace_events_.insert(trace_events_.end(), stats.events.begin(), stats.events.end());
+        stats = platform::WorkerStats{};
+      }
+    }
+    if (tracing) platform::write_chrome_trace(options_.trace_path, trace_events_, trace_origin_ns_);
+  }
+
+  void collect_routing() {
+    const std::int64_t k = config_.top_k, E = config_.experts;
+    for (int r = 0; r < world_size_; ++r) {
+      const RankState<T>& s = per_rank_[static_cast<std::size_t>(r)].state;
+      RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
+      const std::size_t slots = static_cast<std::size_t>(s.tokens * k);
+      if (slots > 0) {  // an empty tensor has no storage to copy into
+        std::memcpy(out.routing.topk_index.raw(), s.template own<std::int32_t>(layout_.topk_index),
+                    slots * sizeof(std::int32_t));
+        std::memcpy(out.routing.topk_weight.raw(), s.template own<Acc>(layout_.topk_weight),
+                    slots * sizeof(Acc));
+        std::memcpy(out.routing.kept.raw(), s.template own<std::uint8_t>(layout_.kept), slots);
+      }
+      const std::int64_t* routed = s.template own<std::int64_t>(layout_.routed);
+      const std::int64_t* accepted = s.template own<std::int64_t>(layout_.accepted);
+      out.routing.routed.assign(routed, routed + E);
+      out.routing.accepted.assign(accepted, accepted + E);
+      out.aux_loss = s.control().aux_loss;
+      out.z_loss = s.control().z_loss;
+    }
+  }
+
+  const Problem& problem_;
+  EngineOptions options_;
+  Config config_;
+  int world_size_;
+  int workers_;
+  WorkspaceLayout layout_;
+  transport::LocalWorld world_;
+  HostTensor wg_acc_;
+  std::vector<PerRank> per_rank_;
+  Results results_;
+  std::uint32_t epoch_ = 0;
+  bool forward_done_ = false;
+  std::vector<platform::TraceEvent> trace_events_;
+  std::int64_t trace_origin_ns_ = 0;
+};
+
+std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOptions options) {
+  validate_problem(problem);
+  FLASHMOE_CHECK(
+      problem.world_size <= 32767 && problem.config.local_experts(problem.world_size) <= 32767,
+      "engine: world_size = ", problem.world_size,
+      " and experts per rank = ", problem.config.local_experts(problem.world_size),
+      " must be ≤ 32767");
+  switch (problem.config.dtype) {
+    case DType::fp64:
+      return std::make_unique<LayerImpl<double>>(problem, std::move(options));
+    case DType::fp32:
+      return std::make_unique<LayerImpl<float>>(problem, std::move(options));
+    case DType::bf16:
+      return std::make_unique<LayerImpl<bfloat16>>(problem, std::move(options));
+    case DType::fp16:
+      break;
+  }
+  FLASHMOE_FAIL("dtype = ", to_string(problem.config.dtype),
+                " is not supported by the cpu engine (allowed: fp64, fp32, bf16)");
+}
+
+}  // namespace
+
+InProcessLayer::InProcessLayer(const Problem& problem, EngineOptions options)
+    : impl_(make_impl(problem, std::move(options))) {}
+InProcessLayer::~InProcessLayer() = default;
+void InProcessLayer::forward() {
+  impl_->forward();
+}
+void InProcessLayer::backward() {
+  impl_->backward();
+}
+const Results& InProcessLayer::results() const {
+  return impl_->results();
+}
+const runtime::WorkspaceLayout& InProcessLayer::layout() const {
+  return impl_->layout();
+}
+const std::byte* InProcessLayer::symmetric_buffer(int rank) const {
+  return impl_->symmetric_buffer(rank);
+}
+
+Results run_in_process(const Problem& problem, const EngineOptions& options) {
+  InProcessLayer layer(problem, options);
+  layer.forward();
+  if (problem.backward) layer.backward();
+  return layer.results();
+}
+
+}  // namespace flashmoe::engine

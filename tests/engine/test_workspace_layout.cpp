@@ -1,0 +1,150 @@
+// The workspace layout sizes and indexes every buffer: regions must be 64-byte aligned, pairwise
+// disjoint, inside their area, and the index helpers must land exactly inside their region.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "runtime/workspace_layout.hpp"
+
+namespace flashmoe::runtime {
+namespace {
+
+void expect_disjoint_and_aligned(std::vector<Region> regions, std::size_t area_bytes,
+                                 const char* area) {
+  std::sort(regions.begin(), regions.end(),
+            [](const Region& a, const Region& b) { return a.offset < b.offset; });
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    EXPECT_EQ(regions[i].offset % 64, 0u) << area << " region " << i;
+    EXPECT_LE(regions[i].end(), area_bytes) << area << " region " << i;
+    if (i + 1 < regions.size()) {
+      EXPECT_LE(regions[i].end(), regions[i + 1].offset) << area << " regions overlap at " << i;
+    }
+  }
+}
+
+std::int64_t packets_times_tiles(const WorkspaceLayout& l) {
+  return l.shape.world_size * l.shape.local_experts * l.packet_row_tiles;
+}
+
+struct Case {
+  LayerShape shape;
+  TileShape tiles;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> all;
+  for (const int world : {1, 2, 4}) {
+    for (const std::size_t storage : {2u, 4u, 8u}) {
+      LayerShape s;
+      s.world_size = world;
+      s.experts = 8;
+      s.local_experts = 8 / world;
+      s.top_k = 3;
+      s.hidden = 40;
+      s.ffn = 24;
+      s.w1_rows = 48;
+      s.max_tokens = 129;
+      s.packet_capacity = 97;
+      s.storage_bytes = storage;
+      s.accumulate_bytes = storage == 8 ? 8 : 4;
+      all.push_back({s, TileShape{16, 32, 16, 8}});
+      all.push_back({s, TileShape{}});
+    }
+  }
+  return all;
+}
+
+TEST(WorkspaceLayout, RegionsAreAlignedDisjointAndInside) {
+  for (const Case& c : cases()) {
+    const WorkspaceLayout l = WorkspaceLayout::compute(c.shape, c.tiles);
+    expect_disjoint_and_aligned(
+        {l.dispatch_signals, l.gradient_signals, l.combine_counters, l.dx_counters, l.row_origins,
+         l.x_rows, l.dy_rows, l.y_slots, l.dx_slots},
+        l.symmetric_bytes, "symmetric");
+    expect_disjoint_and_aligned({l.control,
+                                 l.logits,
+                                 l.probs,
+                                 l.lse,
+                                 l.dlogits,
+                                 l.topk_index,
+                                 l.topk_weight,
+                                 l.kept,
+                                 l.position,
+                                 l.tile_counts,
+                                 l.tile_cursor,
+                                 l.routed,
+                                 l.accepted,
+                                 l.tile_expected,
+                                 l.tile_routed,
+                                 l.tile_gate_grad,
+                                 l.tile_scheduled,
+                                 l.packet_rows,
+                                 l.packet_seen,
+                                 l.expert_packets_seen,
+                                 l.expert_pending,
+                                 l.row_tile_progress,
+                                 l.z,
+                                 l.h,
+                                 l.dz,
+                                 l.queue_slots,
+                                 l.queue_published},
+                                l.private_bytes, "private");
+  }
+}
+
+TEST(WorkspaceLayout, SizesFollowTheShape) {
+  for (const Case& c : cases()) {
+    const LayerShape& s = c.shape;
+    const WorkspaceLayout l = WorkspaceLayout::compute(s, c.tiles);
+    const auto n = [](std::int64_t v) { return static_cast<std::size_t>(v); };
+    const std::int64_t packets = s.world_size * s.local_experts;
+    EXPECT_EQ(l.dispatch_signals.bytes, 8 * n(packets));
+    EXPECT_EQ(l.x_rows.bytes, s.storage_bytes * n(packets * s.packet_capacity * s.hidden));
+    EXPECT_EQ(l.y_slots.bytes, s.accumulate_bytes * n(s.max_tokens * s.top_k * s.hidden));
+    EXPECT_EQ(l.z.bytes, s.accumulate_bytes * n(packets * s.packet_capacity * s.w1_rows));
+    EXPECT_EQ(l.h.bytes, s.storage_bytes * n(packets * s.packet_capacity * s.ffn));
+    EXPECT_EQ(l.token_tiles, (s.max_tokens + c.tiles.token_rows - 1) / c.tiles.token_rows);
+    EXPECT_EQ(l.packet_row_tiles,
+              (s.packet_capacity + c.tiles.expert_rows - 1) / c.tiles.expert_rows);
+    EXPECT_GT(l.task_capacity, 0);
+    // Worker scratch: the largest staged tile (expert row tile × column tile, or a token tile of
+    // full rows), then one storage row at an aligned offset.
+    const TileShape& t = c.tiles;
+    const std::size_t tile_elements = static_cast<std::size_t>(std::max(
+        t.expert_rows * std::max(t.ffn_columns, t.hidden_columns), t.token_rows * s.hidden));
+    EXPECT_EQ(l.scratch_row_offset % 64, 0u);
+    EXPECT_GE(l.scratch_row_offset, tile_elements * s.accumulate_bytes);
+    EXPECT_EQ(l.scratch_bytes, l.scratch_row_offset + n(s.hidden) * s.storage_bytes);
+  }
+}
+
+TEST(WorkspaceLayout, IndexHelpersLandInsideTheirRegion) {
+  for (const Case& c : cases()) {
+    const LayerShape& s = c.shape;
+    const WorkspaceLayout l = WorkspaceLayout::compute(s, c.tiles);
+    const std::int64_t last_source = s.world_size - 1, last_expert = s.local_experts - 1;
+    const std::int64_t last_row = s.packet_capacity - 1;
+    EXPECT_EQ(l.dispatch_signal(0, 0), l.dispatch_signals.offset);
+    EXPECT_EQ(l.dispatch_signal(last_source, last_expert) + 8, l.dispatch_signals.end());
+    EXPECT_EQ(l.gradient_signal(last_source, last_expert) + 8, l.gradient_signals.end());
+    EXPECT_EQ(l.combine_counter(l.token_tiles - 1) + 8, l.combine_counters.end());
+    EXPECT_EQ(l.dx_counter(l.token_tiles - 1) + 8, l.dx_counters.end());
+    EXPECT_EQ(l.row_origin(last_source, last_expert, last_row) + 4, l.row_origins.end());
+    const std::size_t row_bytes = static_cast<std::size_t>(s.hidden) * s.storage_bytes;
+    EXPECT_EQ(l.x_row(last_source, last_expert, last_row) + row_bytes, l.x_rows.end());
+    EXPECT_EQ(l.dy_row(last_source, last_expert, last_row) + row_bytes, l.dy_rows.end());
+    const std::size_t slot_bytes = static_cast<std::size_t>(s.hidden) * s.accumulate_bytes;
+    EXPECT_EQ(l.y_slot(s.max_tokens - 1, s.top_k - 1) + slot_bytes, l.y_slots.end());
+    EXPECT_EQ(l.dx_slot(s.max_tokens - 1, s.top_k - 1) + slot_bytes, l.dx_slots.end());
+    // Consecutive packets do not share rows.
+    if (s.local_experts > 1) {
+      EXPECT_EQ(l.x_row(0, 1, 0), l.x_row(0, 0, last_row) + row_bytes);
+    }
+    EXPECT_EQ(l.row_tile_index(last_source, last_expert, l.packet_row_tiles - 1) + 1,
+              packets_times_tiles(l));
+  }
+}
+
+}  // namespace
+}  // namespace flashmoe::runtime
