@@ -1,0 +1,155 @@
+// The baseline's expert FFN (SPEC §2.6) and its backward (§3), one block of an expert's rows
+// per call, every product through the tile GEMM. The forward-only plain case fuses bias and
+// activation into GEMM1's epilogue; when backward needs the pre-activation z, GEMM1 writes z
+// and the activation is applied here.
+#include <algorithm>
+
+#include "bench/baseline_state.hpp"
+#include "math/activation.hpp"
+#include "platform/cpu/gemm.hpp"
+
+namespace flashmoe::bench::detail {
+namespace {
+
+// C[m, n] (=|+=) op(A)·op(B) with the operands' element types inferred from the pointers.
+template <typename TA, typename TC>
+cpu::GemmArgs product(std::int64_t m, std::int64_t n, std::int64_t k, const TA* a, std::int64_t lda,
+                      bool trans_a, const TA* b, std::int64_t ldb, bool trans_b, TC* c,
+                      std::int64_t ldc) {
+  cpu::GemmArgs g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.a_type = element_type_of<TA>();
+  g.lda = lda;
+  g.trans_a = trans_a;
+  g.b = b;
+  g.b_type = element_type_of<TA>();
+  g.ldb = ldb;
+  g.trans_b = trans_b;
+  g.c = c;
+  g.c_type = element_type_of<TC>();
+  g.ldc = ldc;
+  return g;
+}
+
+template <typename Acc>
+const Acc* bias_or_null(const std::vector<Acc>& bias) {
+  return bias.empty() ? nullptr : bias.data();
+}
+
+}  // namespace
+
+template <typename T>
+void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t first_row,
+                          bool keep_for_backward) {
+  using Acc = AccOf<T>;
+  ExpertState<T>& ex = s.experts_state[static_cast<std::size_t>(expert)];
+  const std::int64_t H = s.hidden, P = s.ffn, R = s.w1_rows;
+  const std::int64_t rows = std::min(kRowBlock, ex.rows - first_row);
+  const Activation act = s.problem->config.activation;
+  const bool gated = is_gated(act);
+  const T* x = ex.x.data() + first_row * H;  // [rows, H]
+  T* h = ex.h.data() + first_row * P;        // [rows, P]
+
+  if (!gated && !keep_for_backward) {
+    // h = act(x·w1ᵀ + b1), fused.
+    cpu::GemmArgs g1 = product(rows, P, H, x, H, false, ex.w1, H, true, h, P);
+    g1.bias = bias_or_null(ex.b1);
+    g1.activation = act;
+    cpu::gemm(g1);
+  } else {
+    // z = x·w1ᵀ + b1  [rows, R], then h = act(z) or act(g) ⊙ u.
+    thread_local std::vector<Acc> scratch;
+    Acc* z = keep_for_backward
+                 ? ex.z.data() + first_row * R
+                 : (scratch.resize(static_cast<std::size_t>(rows * R)), scratch.data());
+    cpu::GemmArgs g1 = product(rows, R, H, x, H, false, ex.w1, H, true, z, R);
+    g1.bias = bias_or_null(ex.b1);
+    cpu::gemm(g1);
+    for (std::int64_t n = 0; n < rows; ++n)
+      for (std::int64_t p = 0; p < P; ++p) {
+        const Acc activated = math::activate(act, z[n * R + p]);
+        h[n * P + p] = from_float<T>(gated ? activated * z[n * R + P + p] : activated);
+      }
+  }
+
+  // y = h·w2ᵀ + b2  [rows, H], in Acc (it is combined across slots in Acc).
+  cpu::GemmArgs g2 = product(rows, H, P, static_cast<const T*>(h), P, false, ex.w2, P, true,
+                             ex.y.data() + first_row * H, H);
+  g2.bias = bias_or_null(ex.b2);
+  cpu::gemm(g2);
+}
+
+template <typename T>
+void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t first_row) {
+  using Acc = AccOf<T>;
+  ExpertState<T>& ex = s.experts_state[static_cast<std::size_t>(expert)];
+  const std::int64_t H = s.hidden, P = s.ffn, R = s.w1_rows;
+  const std::int64_t rows = std::min(kRowBlock, ex.rows - first_row);
+  const Activation act = s.problem->config.activation;
+  const bool gated = is_gated(act);
+
+  // dh = dy·w2  [rows, P].
+  thread_local std::vector<Acc> dh;
+  dh.resize(static_cast<std::size_t>(rows * P));
+  cpu::gemm(product(rows, P, H, static_cast<const T*>(ex.dy.data() + first_row * H), H, false,
+                    ex.w2, P, false, dh.data(), P));
+
+  // dz = dh ⊙ act′(z); gated: dg = dh ⊙ u ⊙ act′(g), du = dh ⊙ act(g).
+  const Acc* z = ex.z.data() + first_row * R;  // [rows, R]
+  T* dz = ex.dz.data() + first_row * R;        // [rows, R]
+  for (std::int64_t n = 0; n < rows; ++n)
+    for (std::int64_t p = 0; p < P; ++p) {
+      const Acc d = dh[static_cast<std::size_t>(n * P + p)], pre = z[n * R + p];
+      if (gated) {
+        const Acc u = z[n * R + P + p];
+        dz[n * R + p] = from_float<T>(d * u * math::activate_derivative(act, pre));
+        dz[n * R + P + p] = from_float<T>(d * math::activate(act, pre));
+      } else {
+        dz[n * R + p] = from_float<T>(d * math::activate_derivative(act, pre));
+      }
+    }
+
+  // dx = dz·w1  [rows, H].
+  cpu::gemm(product(rows, H, R, static_cast<const T*>(dz), R, false, ex.w1, H, false,
+                    ex.dx.data() + first_row * H, H));
+}
+
+template <typename T>
+void expert_weight_gradient_block(BaselineState<T>& s, std::int64_t expert, bool first_layer,
+                                  std::int64_t first_output_row) {
+  using Acc = AccOf<T>;
+  ExpertState<T>& ex = s.experts_state[static_cast<std::size_t>(expert)];
+  const std::int64_t H = s.hidden, P = s.ffn, R = s.w1_rows, N = ex.rows;
+  if (N == 0) return;  // no rows reached this expert: its gradients stay zero
+  // first layer: dw1 = dzᵀ·x [R, H], db1 = Σ_n dz; second: dw2 = dyᵀ·h [H, P], db2 = Σ_n dy.
+  const std::int64_t outputs = first_layer ? R : H, inner = first_layer ? H : P;
+  const std::int64_t count = std::min(kRowBlock, outputs - first_output_row);
+  const T* grad = first_layer ? ex.dz.data() : ex.dy.data();  // [N, outputs]
+  const T* input = first_layer ? ex.x.data() : ex.h.data();   // [N, inner]
+  Acc* dw = (first_layer ? ex.dw1 : ex.dw2) + first_output_row * inner;
+  cpu::gemm(product(count, inner, N, grad + first_output_row, outputs, true, input, inner, false,
+                    dw, inner));
+
+  Acc* db = first_layer ? ex.db1 : ex.db2;
+  if (db == nullptr) return;
+  for (std::int64_t o = first_output_row; o < first_output_row + count; ++o) {
+    Acc sum = Acc(0);  // over rows in increasing order: deterministic
+    for (std::int64_t n = 0; n < N; ++n) sum += static_cast<Acc>(to_float(grad[n * outputs + o]));
+    db[o] = sum;
+  }
+}
+
+#define FLASHMOE_INSTANTIATE(T)                                                               \
+  template void expert_forward_block<T>(BaselineState<T>&, std::int64_t, std::int64_t, bool); \
+  template void expert_backward_block<T>(BaselineState<T>&, std::int64_t, std::int64_t);      \
+  template void expert_weight_gradient_block<T>(BaselineState<T>&, std::int64_t, bool,        \
+                                                std::int64_t);
+FLASHMOE_INSTANTIATE(double)
+FLASHMOE_INSTANTIATE(float)
+FLASHMOE_INSTANTIATE(bfloat16)
+#undef FLASHMOE_INSTANTIATE
+
+}  // namespace flashmoe::bench::detail

@@ -1,0 +1,112 @@
+// The benchmark's two outputs: a table for people and a JSON document for tools. Both carry
+// the same numbers; docs/benchmarks.md explains each field.
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/benchmark.hpp"
+
+namespace flashmoe::bench {
+namespace {
+
+std::string fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+std::string significant(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.3g", value);
+  return buffer;
+}
+
+std::string padded(const std::string& text, std::size_t width) {
+  return text.size() >= width ? text : text + std::string(width - text.size(), ' ');
+}
+
+std::string fraction_text(double fraction) {
+  return fraction < 0.0 ? "-" : fixed(100.0 * fraction, 1) + "%";
+}
+
+}  // namespace
+
+std::string format_report(const BenchReport& r) {
+  const BenchOptions& o = r.options;
+  const Config& c = o.config;
+  std::ostringstream out;
+  out << "flashmoe bench: W=" << o.world_size << " ranks × " << o.tokens_per_rank
+      << " tokens, H=" << c.hidden << " P=" << c.ffn << " E=" << c.experts << " k=" << c.top_k
+      << " " << to_string(c.activation) << " " << to_string(c.dtype)
+      << " capacity_factor=" << c.capacity_factor << (c.drop_tokens ? "" : " dropless")
+      << (c.bias ? " bias" : "") << "\n";
+  out << "threads: " << r.threads << " (" << r.workers_per_rank << " per rank; "
+      << r.hardware_threads << " hardware), load average at start: " << r.load_average << "\n";
+  out << "kept slots: " << r.flops.kept_slots
+      << ", credited GFLOP per forward: " << significant(r.flops.forward() / 1e9) << " (experts "
+      << significant(r.flops.expert_forward / 1e9) << ", gate "
+      << significant(r.flops.gate_forward / 1e9) << ")\n";
+
+  if (!r.matmul.empty()) {
+    out << "\nceiling (library matmul, " << r.matmul.front().size << "³, one call per thread):\n";
+    for (const MatmulRate& m : r.matmul)
+      out << "  " << padded(std::string(to_string(m.type)), 9)
+          << padded(std::to_string(m.threads) + " thread(s)", 13) << fixed(m.gflops, 1)
+          << " GFLOP/s\n";
+  }
+
+  out << "\n"
+      << padded("pass", 18) << padded("backend", 10) << padded("median ms", 11)
+      << padded("min ms", 10) << padded("GFLOP/s", 10) << "expert GEMM / ceiling\n";
+  for (const Timing& t : r.timings)
+    out << padded(t.pass, 18) << padded(t.backend, 10) << padded(fixed(t.median * 1e3, 1), 11)
+        << padded(fixed(t.min * 1e3, 1), 10) << padded(fixed(t.gflops, 1), 10)
+        << fraction_text(t.expert_gemm_fraction) << "\n";
+  for (const auto& [pass, speedup] : r.speedup)
+    out << "speed-up of the engine over the baseline (" << pass << "): " << significant(speedup)
+        << "×\n";
+  return out.str();
+}
+
+std::string report_to_json(const BenchReport& r) {
+  using nlohmann::json;
+  const BenchOptions& o = r.options;
+  json doc;
+  doc["config"] = json::parse(config_to_json(o.config));
+  doc["ranks"] = o.world_size;
+  doc["tokens_per_rank"] = o.tokens_per_rank;
+  doc["workers_per_rank"] = r.workers_per_rank;
+  doc["threads"] = r.threads;
+  doc["hardware_threads"] = r.hardware_threads;
+  doc["load_average"] = r.load_average;
+  doc["warmup"] = o.warmup;
+  doc["repeats"] = o.repeats;
+  doc["flops"] = {{"kept_slots", r.flops.kept_slots},
+                  {"gate_forward", r.flops.gate_forward},
+                  {"expert_forward", r.flops.expert_forward},
+                  {"forward", r.flops.forward()},
+                  {"forward_backward", r.flops.forward_backward()}};
+  json matmul = json::array();
+  for (const MatmulRate& m : r.matmul)
+    matmul.push_back({{"type", std::string(to_string(m.type))},
+                      {"size", m.size},
+                      {"threads", m.threads},
+                      {"seconds", m.seconds},
+                      {"gflops", m.gflops}});
+  doc["matmul"] = matmul;
+  json timings = json::array();
+  for (const Timing& t : r.timings) {
+    json entry = {{"backend", t.backend}, {"pass", t.pass},       {"median_s", t.median},
+                  {"min_s", t.min},       {"seconds", t.seconds}, {"flops", t.flops},
+                  {"gflops", t.gflops},   {"stages_s", t.stages}};
+    entry["expert_gemm_fraction"] =
+        t.expert_gemm_fraction < 0.0 ? json(nullptr) : json(t.expert_gemm_fraction);
+    timings.push_back(entry);
+  }
+  doc["timings"] = timings;
+  doc["speedup"] = r.speedup;
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace flashmoe::bench

@@ -1,0 +1,187 @@
+// run_benchmark: build one random problem, measure the ceiling matmul, then time the engine and
+// the baseline alternately (engine, baseline, engine, ...) so that a change in machine load
+// during the run affects both alike.
+#include "bench/benchmark.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "bench/baseline.hpp"
+#include "bench/engine_runner.hpp"
+#include "bench/timing.hpp"
+#include "flashmoe/error.hpp"
+
+namespace flashmoe::bench {
+namespace {
+
+std::string read_load_average() {
+  std::ifstream file("/proc/loadavg");
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+void check_options(const BenchOptions& o) {
+  validate(o.config, o.world_size);
+  FLASHMOE_CHECK(o.config.dtype != DType::fp16, "bench: dtype = fp16 is not supported (allowed: ",
+                 "fp64, fp32, bf16; the CPU GEMM has no fp16 path)");
+  FLASHMOE_CHECK(o.tokens_per_rank >= 0 && o.tokens_per_rank <= o.config.max_tokens,
+                 "bench: tokens = ", o.tokens_per_rank,
+                 " per rank, allowed 0 ≤ tokens ≤ max_tokens (", o.config.max_tokens, ")");
+  FLASHMOE_CHECK(o.workers_per_rank >= 0, "bench: workers = ", o.workers_per_rank, ", must be ≥ 0");
+  FLASHMOE_CHECK(o.warmup >= 0, "bench: warmup = ", o.warmup, ", must be ≥ 0");
+  FLASHMOE_CHECK(o.repeats >= 1, "bench: repeats = ", o.repeats, ", must be ≥ 1");
+  FLASHMOE_CHECK(o.matmul_size >= 0, "bench: matmul size = ", o.matmul_size, ", must be ≥ 0");
+}
+
+using Runner = std::function<Results(const Problem&)>;
+
+struct Contender {
+  std::string name;
+  Runner run;
+};
+
+std::string format_milliseconds(double seconds) {
+  std::ostringstream text;
+  text.setf(std::ios::fixed);
+  text.precision(1);
+  text << seconds * 1e3 << " ms";
+  return text.str();
+}
+
+double timed_call(const Runner& run, const Problem& problem, Results& results) {
+  const Clock::time_point start = Clock::now();
+  results = run(problem);
+  return seconds_since(start);
+}
+
+Timing summarise(const std::string& backend, const std::string& pass, std::vector<double> seconds,
+                 const std::vector<std::map<std::string, double>>& runs, double flops) {
+  Timing t;
+  t.backend = backend;
+  t.pass = pass;
+  t.seconds = std::move(seconds);
+  t.median = median(t.seconds);
+  t.min = *std::min_element(t.seconds.begin(), t.seconds.end());
+  t.flops = flops;
+  t.gflops = t.median > 0.0 ? flops / t.median / 1e9 : 0.0;
+  std::map<std::string, std::vector<double>> stages;
+  for (const auto& run : runs)
+    for (const auto& [name, value] : run) stages[name].push_back(value);
+  for (const auto& [name, values] : stages) t.stages[name] = median(values);
+  return t;
+}
+
+// The rate of the ceiling matmul of `type` with `threads` concurrent callers, if measured.
+const MatmulRate* find_rate(const BenchReport& report, ElementType type, int threads) {
+  for (const MatmulRate& rate : report.matmul)
+    if (rate.type == type && rate.threads == threads) return &rate;
+  return nullptr;
+}
+
+// Seconds in the forward expert GEMMs: the stages named "forward.expert…" ("forward.expert_gemm"
+// of the baseline; "forward.expert_up" + "forward.expert_down" of the engine). 0 when none.
+double expert_gemm_seconds(const Timing& t) {
+  double seconds = 0.0;
+  for (const auto& [name, value] : t.stages)
+    if (name.starts_with("forward.expert")) seconds += value;
+  return seconds;
+}
+
+// Expert GEMM FLOPs per second of expert-GEMM time, as a fraction of the ceiling. The engine
+// reports its stages summed over its workers, so its rate is per worker and compares with the
+// single-thread ceiling; the baseline's stage is a wall time with every thread in it, so it
+// compares with the all-threads ceiling.
+void set_expert_fraction(Timing& t, const BenchReport& report) {
+  const double seconds = expert_gemm_seconds(t);
+  if (seconds <= 0.0) return;
+  const ElementType type = storage_type(report.options.config.dtype);
+  const MatmulRate* rate = find_rate(report, type, t.backend == "engine" ? 1 : report.threads);
+  if (rate == nullptr || rate->gflops <= 0.0) return;
+  t.expert_gemm_fraction = report.flops.expert_forward / seconds / 1e9 / rate->gflops;
+}
+
+}  // namespace
+
+BenchReport run_benchmark(const BenchOptions& options, const Progress& progress) {
+  check_options(options);
+  BenchReport report;
+  report.options = options;
+  report.hardware_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  report.workers_per_rank = options.workers_per_rank > 0
+                                ? options.workers_per_rank
+                                : std::max(1, report.hardware_threads / options.world_size);
+  report.threads = report.workers_per_rank * options.world_size;
+  report.load_average = read_load_average();
+
+  progress("generating inputs: " + std::to_string(options.world_size) + " ranks × " +
+           std::to_string(options.tokens_per_rank) + " tokens");
+  Problem problem =
+      make_random_problem(options.config, options.world_size,
+                          std::vector<std::int64_t>(static_cast<std::size_t>(options.world_size),
+                                                    options.tokens_per_rank),
+                          options.seed, options.backward);
+
+  if (options.matmul_size > 0) {
+    std::vector<int> thread_counts{1};
+    if (report.threads > 1) thread_counts.push_back(report.threads);
+    for (ElementType type : {ElementType::bf16, ElementType::f32}) {
+      for (int threads : thread_counts) {
+        progress("ceiling: " + std::string(to_string(type)) + " matmul " +
+                 std::to_string(options.matmul_size) + "³ on " + std::to_string(threads) +
+                 " thread(s)");
+        report.matmul.push_back(measure_matmul_rate(type, options.matmul_size, threads, 3));
+      }
+    }
+  }
+
+  std::vector<Contender> contenders;
+  contenders.push_back(
+      {"engine", [&](const Problem& p) { return run_engine(p, report.workers_per_rank); }});
+  contenders.push_back({"baseline", [&](const Problem& p) {
+                          return run_baseline(p, {.workers_per_rank = report.workers_per_rank});
+                        }});
+
+  std::vector<std::pair<std::string, bool>> passes{{"forward", false}};
+  if (options.backward) passes.emplace_back("forward+backward", true);
+  bool flops_counted = false;
+  for (const auto& [pass, backward] : passes) {
+    problem.backward = backward;
+    std::vector<std::vector<double>> seconds(contenders.size());
+    std::vector<std::vector<std::map<std::string, double>>> stages(contenders.size());
+    for (int call = 0; call < options.warmup + options.repeats; ++call) {
+      const bool timed = call >= options.warmup;
+      for (std::size_t i = 0; i < contenders.size(); ++i) {
+        Results results;
+        const double s = timed_call(contenders[i].run, problem, results);
+        progress(pass + " " + contenders[i].name + (timed ? " run " : " warm-up ") +
+                 std::to_string(timed ? call - options.warmup + 1 : call + 1) + "/" +
+                 std::to_string(timed ? options.repeats : options.warmup) + ": " +
+                 format_milliseconds(s));
+        // FLOPs are credited from the routing the baseline used (the engine's is the same
+        // by SPEC §2.5; it does not depend on the pass).
+        if (contenders[i].name == "baseline" && !flops_counted) {
+          report.flops = count_flops(problem, results);
+          flops_counted = true;
+        }
+        if (!timed) continue;
+        seconds[i].push_back(s);
+        stages[i].push_back(results.seconds);
+      }
+    }
+    const double flops = backward ? report.flops.forward_backward() : report.flops.forward();
+    for (std::size_t i = 0; i < contenders.size(); ++i) {
+      Timing t = summarise(contenders[i].name, pass, seconds[i], stages[i], flops);
+      set_expert_fraction(t, report);
+      report.timings.push_back(std::move(t));
+    }
+    const double engine = report.timings[report.timings.size() - 2].median;
+    const double baseline = report.timings.back().median;
+    if (engine > 0.0) report.speedup[pass] = baseline / engine;
+  }
+  return report;
+}
+
+}  // namespace flashmoe::bench

@@ -1,0 +1,64 @@
+// `flashmoe bench`: in one run, after warm-up, the median of repeated calls of the fused engine
+// and of the bulk-synchronous baseline on the same problem, plus the library's large square
+// matmul rate as the ceiling both are measured against (docs/benchmarks.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/flop_count.hpp"
+#include "bench/matmul_rate.hpp"
+#include "flashmoe/config.hpp"
+
+namespace flashmoe::bench {
+
+struct BenchOptions {
+  Config config;       // the layer; dtype fp16 is refused (no CPU GEMM for it)
+  int world_size = 2;  // W, ranks as threads of this process
+  std::int64_t tokens_per_rank = 2048;
+  int workers_per_rank = 0;         // 0: max(1, hardware threads / W), as the engine chooses
+  int warmup = 2;                   // untimed calls per backend and pass
+  int repeats = 5;                  // timed calls per backend and pass
+  bool backward = false;            // also time forward+backward
+  std::int64_t matmul_size = 2048;  // n of the n³ ceiling matmul; 0 skips it
+  std::uint64_t seed = 0;
+};
+
+// One backend on one pass ("forward" or "forward+backward").
+struct Timing {
+  std::string backend;  // "engine" or "baseline"
+  std::string pass;
+  std::vector<double> seconds;  // wall time of every timed call
+  double median = 0.0, min = 0.0;
+  double flops = 0.0;                    // credited FLOPs of one call (flop_count.hpp)
+  double gflops = 0.0;                   // flops / median / 1e9
+  std::map<std::string, double> stages;  // median of each Results.seconds entry
+  // Expert GEMM rate as a fraction of the ceiling matmul rate; < 0 when not measurable.
+  double expert_gemm_fraction = -1.0;
+};
+
+struct BenchReport {
+  BenchOptions options;
+  int threads = 0;           // W × workers_per_rank
+  int workers_per_rank = 0;  // as resolved
+  int hardware_threads = 0;
+  std::string load_average;  // /proc/loadavg at the start, for the record
+  FlopCount flops;  // from the baseline's routing
+  std::vector<MatmulRate> matmul;
+  std::vector<Timing> timings;
+  std::map<std::string, double> speedup;  // pass → baseline median / engine median
+};
+
+using Progress = std::function<void(const std::string&)>;
+
+// Throws flashmoe::Error for invalid options (naming the option) or a failing backend.
+BenchReport run_benchmark(const BenchOptions& options, const Progress& progress);
+
+// The human-readable table and the JSON document (docs/benchmarks.md describes both).
+std::string format_report(const BenchReport& report);
+std::string report_to_json(const BenchReport& report);
+
+}  // namespace flashmoe::bench

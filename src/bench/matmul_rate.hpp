@@ -1,0 +1,25 @@
+// The hardware-ish ceiling the benchmark compares against: the rate of the project's own tile
+// GEMM (platform/cpu/gemm.hpp, i.e. oneDNN) on one large square matmul C = A·B.
+#pragma once
+
+#include <cstdint>
+
+#include "flashmoe/types.hpp"
+
+namespace flashmoe::bench {
+
+struct MatmulRate {
+  ElementType type = ElementType::f32;
+  std::int64_t size = 0;  // n of the n×n×n product
+  int threads = 1;        // concurrent callers, each with its own operands
+  double seconds = 0.0;   // median wall time of one round (every thread one product)
+  double gflops = 0.0;    // threads · 2n³ / seconds / 1e9
+};
+
+// Each of `threads` threads calls gemm() on its own n×n operands (A, B of `type`, C f32),
+// `repeats` timed rounds after one warm-up round; the median round is reported. This is how
+// the engine uses the library — one single-threaded call per worker — so threads = workers
+// gives the ceiling for all of them together. Throws for threads < 1, size < 1, repeats < 1.
+MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads, int repeats);
+
+}  // namespace flashmoe::bench

@@ -1,0 +1,140 @@
+// flashmoe bench: time the fused engine against the bulk-synchronous baseline on one problem,
+// with the library's large matmul as the ceiling (src/bench, docs/benchmarks.md).
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/benchmark.hpp"
+#include "cli/arg_parser.hpp"
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/help_text.hpp"
+#include "cli/usage_error.hpp"
+#include "flashmoe/error.hpp"
+
+namespace flashmoe::cli {
+namespace {
+
+using Kind = OptionSpec::Kind;
+
+// The defaults are sized to finish in well under a minute on a 2-core machine while keeping
+// every expert GEMM large enough to be compute-bound (docs/benchmarks.md).
+constexpr int kDefaultRanks = 2;
+constexpr std::int64_t kDefaultTokensPerRank = 2048;
+constexpr DType kDefaultDType = DType::bf16;
+
+const std::vector<OptionSpec>& bench_options() {
+  static const std::vector<OptionSpec> options{
+      {"config", Kind::value, "FILE",
+       "configuration file (flashmoe JSON or FlashDMoE; its sequence_len × mini_batch sets the\n"
+       "tokens per rank); without one: the Config defaults with dtype bf16"},
+      {"ranks", Kind::value, "W",
+       "expert-parallel ranks, run in this process (default " + std::to_string(kDefaultRanks) +
+           ")"},
+      {"tokens", Kind::value, "S",
+       "tokens per rank (default " + std::to_string(kDefaultTokensPerRank) + ")"},
+      {"workers", Kind::value, "N",
+       "worker threads per rank, engine and baseline alike\n(default max(1, hardware threads / "
+       "W))"},
+      {"warmup", Kind::value, "N", "untimed calls per backend and pass (default 2)"},
+      {"repeats", Kind::value, "N",
+       "timed calls per backend and pass; medians are reported (default 5)"},
+      {"backward", Kind::flag, "", "also time forward+backward"},
+      {"json", Kind::value, "FILE", "write the results as JSON (docs/benchmarks.md)"},
+      {"matmul_size", Kind::value, "N",
+       "size of the ceiling matmul N×N×N (default 2048; 0 skips it)"},
+      {"seed", Kind::value, "N", "seed of the random inputs and weights (default 0)"},
+  };
+  return options;
+}
+
+std::vector<OptionSpec> options_with_config_keys() {
+  std::vector<OptionSpec> options = bench_options();
+  const auto defaults = nlohmann::json::parse(config_to_json(Config{}));
+  for (std::string_view key : config_keys()) {
+    const std::string name(key);
+    const auto it = defaults.find(name);
+    const bool boolean = it != defaults.end() && it->is_boolean();
+    options.push_back(
+        {name, boolean ? Kind::flag : Kind::value, boolean ? "" : "VALUE", "configuration key"});
+  }
+  return options;
+}
+
+std::string bench_help() {
+  return "Usage: flashmoe bench [options] [--KEY VALUE | KEY=VALUE ...]\n\n"
+         "Times the fused engine and the bulk-synchronous baseline on the same random problem\n"
+         "(medians after warm-up, calls alternating between them), and the library's large\n"
+         "square matmul as the ceiling. Prints a table; --json writes every number.\n\n"
+         "Options:\n" +
+         format_options(bench_options()) + "\n" +
+         "Configuration keys (defaults as `flashmoe run`, except dtype bf16):\n" +
+         config_keys_help();
+}
+
+bool is_config_key(std::string_view name) {
+  const auto& keys = config_keys();
+  return std::find(keys.begin(), keys.end(), name) != keys.end();
+}
+
+bench::BenchOptions make_options(const ParsedArgs& args) {
+  bench::BenchOptions o;
+  std::optional<std::int64_t> file_tokens;
+  if (const auto file = args.value("config")) {
+    const LoadedConfig loaded = load_config_file(*file);
+    o.config = loaded.config;
+    file_tokens = loaded.tokens_per_rank;
+  } else {
+    o.config.dtype = kDefaultDType;
+  }
+  for (const ParsedOption& option : args.options)
+    if (is_config_key(option.name)) set_config_field(o.config, option.name, option.value);
+
+  o.world_size = static_cast<int>(parse_integer(
+      "--ranks", args.value("ranks").value_or(std::to_string(kDefaultRanks)), 1, 1024));
+  o.tokens_per_rank =
+      args.value("tokens")
+          ? parse_integer("--tokens", *args.value("tokens"), 0, o.config.max_tokens)
+          : file_tokens.value_or(std::min(kDefaultTokensPerRank, o.config.max_tokens));
+  if (const auto workers = args.value("workers"))
+    o.workers_per_rank = static_cast<int>(parse_integer("--workers", *workers, 1, 4096));
+  o.warmup =
+      static_cast<int>(parse_integer("--warmup", args.value("warmup").value_or("2"), 0, 1000));
+  o.repeats =
+      static_cast<int>(parse_integer("--repeats", args.value("repeats").value_or("5"), 1, 1000));
+  o.backward = args.flag("backward");
+  o.matmul_size =
+      parse_integer("--matmul_size", args.value("matmul_size").value_or("2048"), 0, 16384);
+  o.seed = parse_unsigned("--seed", args.value("seed").value_or("0"));
+  return o;
+}
+
+}  // namespace
+
+int bench_command(const Args& args) {
+  std::vector<std::string> keys;
+  for (std::string_view key : config_keys()) keys.emplace_back(key);
+  const ParsedArgs parsed = parse_args(args, options_with_config_keys(), keys);
+  if (parsed.help) {
+    std::cout << bench_help();
+    return kExitOk;
+  }
+  const bench::BenchOptions options = make_options(parsed);
+  const std::optional<std::string> json_path = parsed.value("json");
+
+  const bench::BenchReport report = bench::run_benchmark(
+      options, [](const std::string& line) { std::cerr << "bench: " << line << std::endl; });
+  std::cout << bench::format_report(report);
+  if (json_path) {
+    std::ofstream file(*json_path);
+    file << bench::report_to_json(report);
+    file.close();
+    if (!file) throw Error("bench: could not write " + *json_path);
+    std::cout << "results written to " << *json_path << '\n';
+  }
+  return kExitOk;
+}
+
+}  // namespace flashmoe::cli

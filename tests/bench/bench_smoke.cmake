@@ -1,0 +1,31 @@
+# Runs `flashmoe bench` on a tiny problem and checks the JSON it writes: the keys tools rely on
+# are present and every timing is a positive number. Invoked by CTest with -DFLASHMOE and -DJSON.
+file(REMOVE ${JSON})
+execute_process(
+  COMMAND ${FLASHMOE} bench --ranks 2 --tokens 64 --hidden 64 --ffn 64 --experts 4 --top_k 2
+          --workers 1 --warmup 1 --repeats 1 --backward --matmul_size 64 --json ${JSON}
+  RESULT_VARIABLE status OUTPUT_VARIABLE output ERROR_VARIABLE errors)
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "flashmoe bench exited with ${status}:\n${output}\n${errors}")
+endif()
+if(NOT EXISTS ${JSON})
+  message(FATAL_ERROR "flashmoe bench wrote no JSON file:\n${output}")
+endif()
+file(READ ${JSON} doc)
+string(JSON timings_count ERROR_VARIABLE json_error LENGTH "${doc}" timings)
+if(json_error)
+  message(FATAL_ERROR "invalid JSON from flashmoe bench: ${json_error}\n${doc}")
+endif()
+string(JSON matmul_count LENGTH "${doc}" matmul)
+string(JSON kept GET "${doc}" flops kept_slots)
+if(timings_count LESS 2 OR matmul_count LESS 1 OR kept LESS_EQUAL 0)
+  message(FATAL_ERROR "flashmoe bench JSON lacks timings, matmul or FLOP counts:\n${doc}")
+endif()
+math(EXPR last "${timings_count} - 1")
+foreach(i RANGE ${last})
+  string(JSON median GET "${doc}" timings ${i} median_s)
+  string(JSON backend GET "${doc}" timings ${i} backend)
+  if(NOT median GREATER 0)
+    message(FATAL_ERROR "timing ${i} (${backend}) has median_s = ${median}")
+  endif()
+endforeach()
