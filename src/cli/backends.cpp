@@ -3,6 +3,7 @@
 #include "cli/suggest.hpp"
 #include "cli/usage_error.hpp"
 #include "reference/reference.hpp"
+#include "runtime/engine.hpp"
 
 namespace flashmoe::cli {
 namespace {
@@ -15,10 +16,23 @@ Results run_reference(const Problem& problem, const BackendOptions& /*options*/)
   return reference::run(problem, precision);
 }
 
+// The fused engine with every rank as a group of threads in this process.
+Results run_cpu_engine(const Problem& problem, const BackendOptions& options) {
+  engine::EngineOptions engine_options;
+  engine_options.workers_per_rank = options.workers_per_rank;
+  engine_options.trace_path = options.trace_path;
+  return engine::run_in_process(problem, engine_options);
+}
+
+bool cpu_engine_supports(const Config& config) { return config.dtype != DType::fp16; }
+
 std::vector<Backend> make_table() {
   std::vector<Backend> table;
   // Engines are registered here, fastest first: the first entry is the default backend.
-  // (The in-process `cpu` engine, engine::run_in_process, goes here when it is built.)
+  table.push_back({"cpu",
+                   "the fused engine: one persistent tile-pipelined program per rank, ranks as "
+                   "threads (fp64, fp32, bf16)",
+                   true, true, &run_cpu_engine, &cpu_engine_supports});
   table.push_back({"reference", "naive fp64/fp32 implementation of SPEC (the oracle; slow)", false,
                    false, &run_reference});
   return table;

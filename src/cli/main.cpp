@@ -18,18 +18,14 @@ namespace {
 
 struct Subcommand {
   std::string_view name;
-  int (*run)(const Args&);  // nullptr: not built into this executable
+  int (*run)(const Args&);
   std::string (*help)();    // nullptr: the command prints its own --help
 };
 
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table {
     {"run", &run_command, &run_help}, {"gradcheck", &gradcheck_command, &gradcheck_help},
-#if FLASHMOE_HAVE_BENCH
         {"bench", &bench_command, nullptr},
-#else
-        {"bench", nullptr, nullptr},
-#endif
   };
   return table;
 }
@@ -66,10 +62,6 @@ int help_command(const Args& args) {
     std::cout << command->help();
     return kExitOk;
   }
-  if (command->run == nullptr) {
-    std::cerr << "flashmoe: error: '" << command->name << "' is not built into this executable\n";
-    return kExitError;
-  }
   return command->run({"--help"});
 }
 
@@ -90,10 +82,6 @@ int dispatch(const Args& args) {
   if (command == nullptr)
     return usage_error("", (name.starts_with("-") ? "unknown option '" : "unknown command '") +
                                name + "'" + did_you_mean(name, subcommand_names()));
-  if (command->run == nullptr) {
-    std::cerr << "flashmoe: error: '" << command->name << "' is not built into this executable\n";
-    return kExitError;
-  }
   try {
     return command->run(rest);
   } catch (const UsageError& e) {
