@@ -1,0 +1,51 @@
+"""torch.Tensor <-> flashmoe._C.BufferRef: the only place where torch meets the extension.
+
+The extension sees addresses, shapes, strides and dtype names, never torch objects, so one
+build of flashmoe._C works with any torch version.
+"""
+import torch
+
+from . import _C
+
+# torch dtype -> flashmoe's layer dtype name (Config key `dtype`).
+LAYER_DTYPES = {
+    torch.float64: "fp64",
+    torch.float32: "fp32",
+    torch.bfloat16: "bf16",
+    torch.float16: "fp16",
+}
+
+
+def layer_dtype_name(dtype):
+    """The flashmoe dtype name of a torch floating dtype; ValueError for any other dtype."""
+    try:
+        return LAYER_DTYPES[dtype]
+    except KeyError:
+        allowed = ", ".join(str(d) for d in LAYER_DTYPES)
+        raise ValueError(f"dtype {dtype} is not supported; allowed: {allowed}") from None
+
+
+def accumulation_dtype(dtype):
+    """Where flashmoe accumulates (SPEC §4): fp64 for fp64 layers, fp32 for every other."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def buffer_of(tensor, name):
+    """A BufferRef describing `tensor` (no copy). The extension checks device, dtype, shape and
+    contiguity and names `name` in its errors."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    return _C.BufferRef(
+        address=tensor.data_ptr(),
+        shape=list(tensor.shape),
+        strides=list(tensor.stride()),
+        dtype=str(tensor.dtype).replace("torch.", ""),
+        device=str(tensor.device),
+    )
+
+
+def fetch(call, name, shape, dtype):
+    """A new CPU tensor holding result `name` of a LayerCall, converted to `dtype`."""
+    tensor = torch.empty(shape, dtype=dtype)
+    call.copy_out(name, buffer_of(tensor, name))
+    return tensor

@@ -1,0 +1,141 @@
+"""flashmoe.moe: the functional MoE layer and its autograd Function.
+
+Backward today recomputes the forward: the C++ API runs forward and backward in one call, so
+the Function keeps the extension's LayerCall (which holds copies of the inputs) and its
+backward re-runs the call with backward = true. The engine is deterministic (SPEC §5), and the
+extension checks that the recomputed routing equals the forward's. Cost: one extra forward per
+backward. When the C++ layer gains a stateful forward/backward context, only
+LayerCall.backward changes.
+"""
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import _C
+from ._tensors import accumulation_dtype, buffer_of, fetch, layer_dtype_name
+from .routing import RoutingRecord
+from .world import resolve_world
+
+_GRADIENT_NAMES = ("dx", "dwg", "dw1", "db1", "dw2", "db2")
+
+
+def _config_text(value):
+    """A Python value in the text form flashmoe's set_config_field parses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # shortest exact form
+    return str(value)
+
+
+def make_config(*, world_size=1, **fields):
+    """A validated flashmoe._C.Config; ValueError naming the key, its value and what is allowed."""
+    return _C.make_config({key: _config_text(v) for key, v in fields.items()}, world_size)
+
+
+def _dim(tensor, name, dims):
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dim() != dims:
+        raise ValueError(f"tensor {name}: expected {dims} dimensions, got shape {list(tensor.shape)}")
+    return tensor.shape
+
+
+class _Record:
+    """Filled by the Function's forward with what is not a differentiable output."""
+
+    routing = None
+
+
+class _MoEFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, config, backend, world, record, x, wg, w1, b1, w2, b2):
+        call = _C.LayerCall(
+            config,
+            buffer_of(x, "x"),
+            buffer_of(wg, "wg"),
+            buffer_of(w1, "w1"),
+            None if b1 is None else buffer_of(b1, "b1"),
+            buffer_of(w2, "w2"),
+            None if b2 is None else buffer_of(b2, "b2"),
+            backend=backend,
+            world_size=world.size,
+            rank=world.rank,
+        )
+        loss_dtype = accumulation_dtype(x.dtype)
+        out = fetch(call, "out", x.shape, x.dtype)
+        aux = torch.tensor(call.aux_loss, dtype=loss_dtype)
+        z = torch.tensor(call.z_loss, dtype=loss_dtype)
+        record.routing = _routing_of(call, x.shape[0], config.top_k, loss_dtype)
+        # The LayerCall holds copies of the inputs for the recomputing backward, so no tensor is
+        # saved here; its shapes and dtypes are all backward needs.
+        ctx.call = call
+        ctx.specs = [None if t is None else (t.shape, t.dtype) for t in (x, wg, w1, b1, w2, b2)]
+        return out, aux, z
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, d_aux, d_z):
+        x_shape, x_dtype = ctx.specs[0]
+        dout = dout.to(dtype=x_dtype).contiguous()
+        ctx.call.backward(buffer_of(dout, "dout"), float(d_aux), float(d_z))
+        grads = []
+        for name, spec, needed in zip(_GRADIENT_NAMES, ctx.specs, ctx.needs_input_grad[4:]):
+            grads.append(fetch(ctx.call, name, *spec) if spec is not None and needed else None)
+        return (None, None, None, None, *grads)
+
+
+def _routing_of(call, tokens, top_k, weight_dtype):
+    kept = fetch(call, "kept", (tokens, top_k), torch.uint8).bool()
+    return RoutingRecord(
+        topk_idx=fetch(call, "topk_index", (tokens, top_k), torch.int32),
+        topk_weight=fetch(call, "topk_weight", (tokens, top_k), weight_dtype),
+        kept=kept,
+        tokens_per_expert=torch.tensor(call.routed, dtype=torch.int64),
+        tokens_per_expert_kept=torch.tensor(call.accepted, dtype=torch.int64),
+    )
+
+
+def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25,
+        drop_tokens=True, normalize_weights=True, return_losses=False, return_routing=False,
+        backend=None, group=None):
+    """The MoE layer of SPEC §2 on this rank's tokens, differentiable through torch.autograd.
+
+    x [S, H]; wg [E, H]; w1 [E/W, P or 2P, H]; b1 [E/W, P or 2P] or None; w2 [E/W, H, P];
+    b2 [E/W, H] or None (both biases or neither). Sizes and the dtype come from the tensors;
+    every tensor must be a contiguous CPU tensor of x's dtype (fp64, fp32, bf16; fp16 on the
+    reference backend only).
+
+    Returns out [S, H]; with return_losses=True, (out, aux_loss, z_loss) (0-dim tensors in fp64
+    for fp64 layers, fp32 otherwise; their gradients flow to wg and x); with
+    return_routing=True, a RoutingRecord is appended to the returned tuple.
+    backend: "cpu" (the fused engine; default when built) or "reference".
+    group: None (this process alone). Multi-rank groups need the MPI transport (not built yet).
+    """
+    world = resolve_world(group)
+    E, H = _dim(wg, "wg", 2)
+    rows = _dim(w1, "w1", 3)[1]
+    P = _dim(w2, "w2", 3)[2]
+    if (b1 is None) != (b2 is None):
+        raise ValueError("pass both b1 and b2 (bias = true) or neither (bias = false)")
+    _dim(x, "x", 2)
+    config = make_config(
+        world_size=world.size, hidden=H, ffn=P, experts=E, top_k=top_k, activation=activation,
+        capacity_factor=float(capacity_factor), drop_tokens=drop_tokens, bias=b1 is not None,
+        normalize_weights=normalize_weights, dtype=layer_dtype_name(x.dtype),
+        aux_loss=return_losses, z_loss=return_losses)
+    if config.w1_rows != rows:
+        kind = "2P (gated activation)" if config.w1_rows == 2 * P else "P"
+        raise ValueError(f"tensor w1: expected {config.w1_rows} rows = {kind} for activation "
+                         f"{activation} and P = {P} (from w2), got shape {list(w1.shape)}")
+    record = _Record()
+    out, aux, z = _MoEFunction.apply(config, backend or _C.default_backend(), world, record,
+                                     x, wg, w1, b1, w2, b2)
+    results = (out, aux, z) if return_losses else (out,)
+    if return_routing:
+        results += (record.routing,)
+    return results[0] if len(results) == 1 else results
+
+
+def backends():
+    """Names of the backends built into this flashmoe, the default first."""
+    return [name for name, _ in _C.backends()]

@@ -1,0 +1,88 @@
+"""flashmoe.MoE: an nn.Module holding the gate and this rank's experts in SPEC §1's layouts."""
+import math
+
+import torch
+from torch import nn
+
+from .functional import make_config, moe
+from .world import resolve_world
+
+
+class MoE(nn.Module):
+    """A Mixture-of-Experts layer: out = Σ_j w[t,j] · expert_{e_j(t)}(x_t) (SPEC §2).
+
+    Parameters (nn.Linear convention [out_features, in_features]; L = experts / world size):
+      wg [experts, hidden]         the gate, replicated on every rank
+      w1 [L, ffn or 2·ffn, hidden] first expert projection (gated activations: gate rows, then
+                                   up rows)
+      b1 [L, ffn or 2·ffn]         only with bias=True
+      w2 [L, hidden, ffn]          second expert projection
+      b2 [L, hidden]               only with bias=True
+    initialised as nn.Linear would: U(±1/√fan_in).
+
+    forward(x) takes [..., hidden] (leading dimensions are flattened into tokens) and returns
+    the output of x's shape, or (out, aux_loss, z_loss) with return_losses=True.
+    `last_routing` holds the RoutingRecord of the last call (tokens flattened).
+    """
+
+    def __init__(self, hidden, ffn, experts, top_k=2, *, activation="gelu", bias=False,
+                 capacity_factor=1.25, drop_tokens=True, normalize_weights=True, dtype=None,
+                 device=None, backend=None, group=None):
+        super().__init__()
+        dtype = dtype or torch.get_default_dtype()
+        world = resolve_world(group)
+        # Validate now (ValueError naming the key) rather than at the first forward.
+        config = make_config(world_size=world.size, hidden=hidden, ffn=ffn, experts=experts,
+                             top_k=top_k, activation=activation, bias=bias,
+                             capacity_factor=float(capacity_factor), drop_tokens=drop_tokens,
+                             normalize_weights=normalize_weights)
+        self.hidden, self.ffn, self.experts, self.top_k = hidden, ffn, experts, top_k
+        self.activation, self.bias = activation, bias
+        self.capacity_factor, self.drop_tokens = float(capacity_factor), drop_tokens
+        self.normalize_weights, self.backend, self.group = normalize_weights, backend, group
+        self.local_experts = experts // world.size
+        rows = config.w1_rows
+        factory = {"dtype": dtype, "device": device}
+        self.wg = nn.Parameter(torch.empty(experts, hidden, **factory))
+        self.w1 = nn.Parameter(torch.empty(self.local_experts, rows, hidden, **factory))
+        self.w2 = nn.Parameter(torch.empty(self.local_experts, hidden, ffn, **factory))
+        if bias:
+            self.b1 = nn.Parameter(torch.empty(self.local_experts, rows, **factory))
+            self.b2 = nn.Parameter(torch.empty(self.local_experts, hidden, **factory))
+        else:
+            self.register_parameter("b1", None)
+            self.register_parameter("b2", None)
+        self.last_routing = None
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self):
+        """U(±1/√fan_in) for every weight and bias, as nn.Linear initialises both."""
+        for tensor, fan_in in ((self.wg, self.hidden), (self.w1, self.hidden), (self.b1, self.hidden),
+                               (self.w2, self.ffn), (self.b2, self.ffn)):
+            if tensor is not None:
+                bound = 1.0 / math.sqrt(fan_in)
+                tensor.uniform_(-bound, bound)
+
+    def forward(self, x, return_losses=False):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 0 or x.shape[-1] != self.hidden:
+            raise ValueError(f"tensor x: expected shape [..., {self.hidden}], got {list(x.shape)}")
+        if x.dim() != 2 and not x.is_contiguous():
+            raise ValueError("tensor x must be contiguous (row-major) (call .contiguous() first)")
+        tokens = x.view(-1, self.hidden) if x.dim() != 2 else x
+        out, aux, z, routing = moe(
+            tokens, self.wg, self.w1, self.b1, self.w2, self.b2, top_k=self.top_k,
+            activation=self.activation, capacity_factor=self.capacity_factor,
+            drop_tokens=self.drop_tokens, normalize_weights=self.normalize_weights,
+            return_losses=True, return_routing=True, backend=self.backend, group=self.group)
+        self.last_routing = routing
+        out = out.view(x.shape)
+        return (out, aux, z) if return_losses else out
+
+    def extra_repr(self):
+        return (f"hidden={self.hidden}, ffn={self.ffn}, experts={self.experts}, "
+                f"top_k={self.top_k}, activation={self.activation!r}, bias={self.bias}, "
+                f"capacity_factor={self.capacity_factor}, drop_tokens={self.drop_tokens}, "
+                f"normalize_weights={self.normalize_weights}, local_experts={self.local_experts}")

@@ -1,0 +1,72 @@
+// LayerCall: one forward of an MoE layer and, later, its backward — the context the Python
+// autograd Function keeps between the two.
+//
+// The engine API runs forward and backward in one call today (Problem.backward with dout), so
+// backward() recomputes: it re-runs the call with backward = true on the inputs copied at
+// forward time and checks that the routing equals the forward's (the backends are
+// deterministic, SPEC §5). Cost: one extra forward per backward. When a stateful per-layer
+// context (forward now, backward later from the same workspaces) exists, it replaces the
+// recomputation inside backward() and nothing above this class changes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend_table.hpp"
+#include "buffer_ref.hpp"
+#include "flashmoe/problem.hpp"
+
+namespace flashmoe::python {
+
+// Where this process sits among the expert-parallel ranks. Only a single rank (W = 1) exists
+// until the MPI transport is built; anything else is refused with NotBuiltError.
+struct WorldInfo {
+  int size = 1;
+  int rank = 0;
+};
+
+struct LayerInputs {
+  BufferRef x, wg, w1, w2;
+  std::optional<BufferRef> b1, b2;  // required when config.bias, refused otherwise
+};
+
+class LayerCall {
+ public:
+  // Copies every input (the caller may change its tensors afterwards) and runs the forward.
+  LayerCall(Config config, const LayerInputs& inputs, std::string_view backend, WorldInfo world);
+
+  // Gradients for the upstream dout [S, H] and the upstream gradients of the two losses.
+  void backward(const BufferRef& dout, double d_aux, double d_z);
+
+  // Forward results: out, topk_index, topk_weight, kept. Gradients (after backward): dx, dwg,
+  // dw1, db1, dw2, db2. Throws ArgumentError for an unknown or absent name.
+  void copy_out(std::string_view name, const BufferRef& destination) const;
+
+  const Config& config() const { return problem_.config; }
+  std::string_view backend() const { return backend_->name; }
+  std::int64_t tokens() const { return problem_.tokens(0); }
+  double aux_loss() const { return forward_.ranks.front().aux_loss; }
+  double z_loss() const { return forward_.ranks.front().z_loss; }
+  const std::vector<std::int64_t>& routed() const { return forward_.ranks.front().routing.routed; }
+  const std::vector<std::int64_t>& accepted() const {
+    return forward_.ranks.front().routing.accepted;
+  }
+  bool has_gradients() const { return gradients_.has_value(); }
+  // Seconds by phase of the last run (forward, or the recomputing backward call).
+  const std::map<std::string, double>& seconds() const;
+
+ private:
+  const HostTensor& result(std::string_view name) const;
+  void check_same_routing(const Results& recomputed) const;
+
+  Problem problem_;
+  const Backend* backend_ = nullptr;
+  Results forward_;
+  std::optional<Results> gradients_;
+};
+
+}  // namespace flashmoe::python
