@@ -14,21 +14,21 @@
 namespace flashmoe {
 
 struct Config {
-  std::int64_t hidden = 1024;          // H
-  std::int64_t ffn = 1024;             // P, expert intermediate size
-  std::int64_t experts = 16;           // E, total over all ranks; E % world_size == 0
-  std::int64_t top_k = 2;              // k, 1 ≤ k ≤ min(E, 16)
-  double capacity_factor = 1.25;       // C_r = ceil(capacity_factor · S_r · k / E), clamped
-  bool drop_tokens = true;             // false: dropless, C_r = S_r
+  std::int64_t hidden = 1024;     // H
+  std::int64_t ffn = 1024;        // P, expert intermediate size
+  std::int64_t experts = 16;      // E, total over all ranks; E % world_size == 0
+  std::int64_t top_k = 2;         // k, 1 ≤ k ≤ min(E, 16)
+  double capacity_factor = 1.25;  // C_r = ceil(capacity_factor · S_r · k / E), clamped
+  bool drop_tokens = true;        // false: dropless, C_r = S_r
   Activation activation = Activation::gelu;
-  bool bias = false;                   // b1, b2 present
-  bool normalize_weights = true;       // renormalise the top-k probabilities to sum to 1
+  bool bias = false;              // b1, b2 present
+  bool normalize_weights = true;  // renormalise the top-k probabilities to sum to 1
   DType dtype = DType::fp32;
-  bool allow_tf32 = false;             // GPU only: tf32 tensor cores for fp32 GEMMs
-  std::int64_t max_tokens = 4096;      // per-rank token bound that sizes the buffers
-  bool aux_loss = false;               // report the Switch load-balance loss
-  bool z_loss = false;                 // report the router z-loss
-  double wait_timeout_s = 60.0;        // bounded waits on peers fail after this many seconds
+  bool allow_tf32 = false;         // GPU only: tf32 tensor cores for fp32 GEMMs
+  std::int64_t max_tokens = 4096;  // per-rank token bound that sizes the buffers
+  bool aux_loss = false;           // report the Switch load-balance loss
+  bool z_loss = false;             // report the router z-loss
+  double wait_timeout_s = 60.0;    // bounded waits on peers fail after this many seconds
 
   // Derived sizes.
   std::int64_t w1_rows() const { return is_gated(activation) ? 2 * ffn : ffn; }

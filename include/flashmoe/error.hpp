@@ -36,14 +36,15 @@ std::string concat(Args&&... args) {
 
 // FLASHMOE_CHECK(cond, "tensor x: expected ", a, " rows, got ", b) throws flashmoe::Error with
 // the message, the failed condition and file:line.
-#define FLASHMOE_CHECK(cond, ...)                                                            \
-  do {                                                                                       \
-    if (!(cond)) [[unlikely]] {                                                              \
-      ::flashmoe::detail::throw_check_failure(__FILE__, __LINE__, #cond,                     \
-                                              ::flashmoe::detail::concat(__VA_ARGS__));      \
-    }                                                                                        \
+#define FLASHMOE_CHECK(cond, ...)                                                       \
+  do {                                                                                  \
+    if (!(cond)) [[unlikely]] {                                                         \
+      ::flashmoe::detail::throw_check_failure(__FILE__, __LINE__, #cond,                \
+                                              ::flashmoe::detail::concat(__VA_ARGS__)); \
+    }                                                                                   \
   } while (0)
 
 // FLASHMOE_FAIL("...") throws unconditionally (for unreachable switch arms and refusals).
-#define FLASHMOE_FAIL(...) \
-  ::flashmoe::detail::throw_check_failure(__FILE__, __LINE__, nullptr, ::flashmoe::detail::concat(__VA_ARGS__))
+#define FLASHMOE_FAIL(...)                                             \
+  ::flashmoe::detail::throw_check_failure(__FILE__, __LINE__, nullptr, \
+                                          ::flashmoe::detail::concat(__VA_ARGS__))

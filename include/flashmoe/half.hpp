@@ -21,8 +21,9 @@ struct bfloat16 {
   }
   FLASHMOE_HOST_DEVICE static bfloat16 from_float(float f) {
     const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return from_bits(static_cast<std::uint16_t>((u >> 16) | 0x40u));  // quiet NaN
-    const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+      return from_bits(static_cast<std::uint16_t>((u >> 16) | 0x40u));  // quiet NaN
+    const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);          // round to nearest even
     return from_bits(static_cast<std::uint16_t>((u + rounding) >> 16));
   }
   FLASHMOE_HOST_DEVICE float to_float() const {
@@ -44,7 +45,8 @@ struct float16 {
     const std::uint32_t sign = (u >> 16) & 0x8000u;
     const std::uint32_t abs = u & 0x7fffffffu;
     if (abs > 0x7f800000u) return from_bits(static_cast<std::uint16_t>(sign | 0x7e00u));  // NaN
-    if (abs >= 0x477ff000u) return from_bits(static_cast<std::uint16_t>(sign | 0x7c00u));  // overflow → inf
+    if (abs >= 0x477ff000u)
+      return from_bits(static_cast<std::uint16_t>(sign | 0x7c00u));  // overflow → inf
     if (abs < 0x38800000u) {  // result is subnormal or zero: scale into the subnormal grid
       const float magnitude = std::bit_cast<float>(abs);
       // 2^-24 is the smallest subnormal: scaling by 2^24 is exact, and the scaled value is
@@ -84,10 +86,18 @@ struct float16 {
 static_assert(sizeof(bfloat16) == 2 && sizeof(float16) == 2);
 
 // Uniform conversions used by templated code: to_float/from_float over every storage type.
-FLASHMOE_HOST_DEVICE inline float to_float(float v) { return v; }
-FLASHMOE_HOST_DEVICE inline double to_float(double v) { return v; }
-FLASHMOE_HOST_DEVICE inline float to_float(bfloat16 v) { return v.to_float(); }
-FLASHMOE_HOST_DEVICE inline float to_float(float16 v) { return v.to_float(); }
+FLASHMOE_HOST_DEVICE inline float to_float(float v) {
+  return v;
+}
+FLASHMOE_HOST_DEVICE inline double to_float(double v) {
+  return v;
+}
+FLASHMOE_HOST_DEVICE inline float to_float(bfloat16 v) {
+  return v.to_float();
+}
+FLASHMOE_HOST_DEVICE inline float to_float(float16 v) {
+  return v.to_float();
+}
 
 // double → float rounded to odd: truncate, then set the last mantissa bit when inexact. A float
 // has at least 13 more significand bits than bfloat16/float16, so rounding this to nearest even

@@ -36,11 +36,11 @@ struct Problem {
 
 // The routing record of one rank (SPEC §2.9).
 struct Routing {
-  HostTensor topk_index;                   // int32 [S_r, k]
-  HostTensor topk_weight;                  // float [S_r, k]
-  HostTensor kept;                         // uint8 [S_r, k]
-  std::vector<std::int64_t> routed;        // [E] tokens per expert before capacity
-  std::vector<std::int64_t> accepted;      // [E] tokens per expert after capacity
+  HostTensor topk_index;               // int32 [S_r, k]
+  HostTensor topk_weight;              // float [S_r, k]
+  HostTensor kept;                     // uint8 [S_r, k]
+  std::vector<std::int64_t> routed;    // [E] tokens per expert before capacity
+  std::vector<std::int64_t> accepted;  // [E] tokens per expert after capacity
 };
 
 struct RankOutputs {

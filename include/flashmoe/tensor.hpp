@@ -16,13 +16,34 @@ namespace flashmoe {
 
 template <typename T>
 constexpr ElementType element_type_of();
-template <> constexpr ElementType element_type_of<double>() { return ElementType::f64; }
-template <> constexpr ElementType element_type_of<float>() { return ElementType::f32; }
-template <> constexpr ElementType element_type_of<bfloat16>() { return ElementType::bf16; }
-template <> constexpr ElementType element_type_of<float16>() { return ElementType::f16; }
-template <> constexpr ElementType element_type_of<std::int32_t>() { return ElementType::i32; }
-template <> constexpr ElementType element_type_of<std::int64_t>() { return ElementType::i64; }
-template <> constexpr ElementType element_type_of<std::uint8_t>() { return ElementType::u8; }
+template <>
+constexpr ElementType element_type_of<double>() {
+  return ElementType::f64;
+}
+template <>
+constexpr ElementType element_type_of<float>() {
+  return ElementType::f32;
+}
+template <>
+constexpr ElementType element_type_of<bfloat16>() {
+  return ElementType::bf16;
+}
+template <>
+constexpr ElementType element_type_of<float16>() {
+  return ElementType::f16;
+}
+template <>
+constexpr ElementType element_type_of<std::int32_t>() {
+  return ElementType::i32;
+}
+template <>
+constexpr ElementType element_type_of<std::int64_t>() {
+  return ElementType::i64;
+}
+template <>
+constexpr ElementType element_type_of<std::uint8_t>() {
+  return ElementType::u8;
+}
 
 using Shape = std::vector<std::int64_t>;
 

@@ -16,7 +16,9 @@ enum class Activation : std::uint8_t { relu, gelu, gelu_tanh, silu, identity, sw
 // Element types of host tensors (adds the index/bool types of the routing record).
 enum class ElementType : std::uint8_t { f64, f32, bf16, f16, i32, i64, u8 };
 
-constexpr bool is_gated(Activation a) { return a == Activation::swiglu || a == Activation::geglu; }
+constexpr bool is_gated(Activation a) {
+  return a == Activation::swiglu || a == Activation::geglu;
+}
 
 std::string_view to_string(DType d);
 std::string_view to_string(Activation a);

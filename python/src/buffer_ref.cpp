@@ -9,10 +9,9 @@
 namespace flashmoe::python {
 namespace {
 
-constexpr std::array<ElementType, 7> kElementTypes{ElementType::f64, ElementType::f32,
-                                                   ElementType::bf16, ElementType::f16,
-                                                   ElementType::i32, ElementType::i64,
-                                                   ElementType::u8};
+constexpr std::array<ElementType, 7> kElementTypes{
+    ElementType::f64, ElementType::f32, ElementType::bf16, ElementType::f16,
+    ElementType::i32, ElementType::i64, ElementType::u8};
 
 bool is_floating(ElementType t) {
   return t == ElementType::f64 || t == ElementType::f32 || t == ElementType::bf16 ||
@@ -25,8 +24,8 @@ void check_device(const BufferRef& buffer, std::string_view what) {
     throw NotBuiltError(detail::concat(
         "CUDA backend not built yet: tensor ", what, " is on ", buffer.device,
         "; this build of flashmoe runs on the CPU only (move the tensors with .cpu())"));
-  throw ArgumentError(detail::concat("tensor ", what, " is on device '", buffer.device,
-                                     "'; allowed: cpu"));
+  throw ArgumentError(
+      detail::concat("tensor ", what, " is on device '", buffer.device, "'; allowed: cpu"));
 }
 
 // Row-major contiguity as torch defines it: dimensions of extent 1 (and empty tensors) may have
@@ -40,10 +39,9 @@ void check_contiguous(const BufferRef& buffer, std::string_view what) {
   for (std::size_t i = buffer.shape.size(); i-- > 0;) {
     if (buffer.shape[i] != 1 && buffer.strides[i] != expected)
       throw ArgumentError(detail::concat(
-          "tensor ", what, " must be contiguous (row-major): shape ",
-          shape_to_string(buffer.shape), " has strides ", shape_to_string(buffer.strides),
-          ", expected ", shape_to_string(contiguous_strides(buffer.shape)),
-          " (call .contiguous() first)"));
+          "tensor ", what, " must be contiguous (row-major): shape ", shape_to_string(buffer.shape),
+          " has strides ", shape_to_string(buffer.strides), ", expected ",
+          shape_to_string(contiguous_strides(buffer.shape)), " (call .contiguous() first)"));
     expected *= buffer.shape[i];
   }
 }
@@ -52,8 +50,7 @@ void check_address(const BufferRef& buffer, std::string_view what, ElementType t
   const std::size_t size = element_size(type);
   if (shape_numel(buffer.shape) > 0 && (buffer.address == 0 || buffer.address % size != 0))
     throw ArgumentError(detail::concat("tensor ", what, ": address ", buffer.address,
-                                       " is null or not aligned to its ", size,
-                                       "-byte elements"));
+                                       " is null or not aligned to its ", size, "-byte elements"));
 }
 
 }  // namespace
@@ -95,13 +92,13 @@ HostTensor copy_in(const BufferRef& buffer, std::string_view what, ElementType e
 void copy_out(const HostTensor& source, const BufferRef& destination, std::string_view what) {
   check_device(destination, what);
   const ElementType type = parse_element_type(destination.dtype, what);
-  const bool convertible = type == source.type() || (is_floating(type) && is_floating(source.type()));
+  const bool convertible =
+      type == source.type() || (is_floating(type) && is_floating(source.type()));
   if (!convertible || destination.shape != source.shape())
-    throw ArgumentError(detail::concat("output ", what, ": expected ", shape_to_string(source.shape()),
-                                       " of ", to_string(source.type()),
-                                       is_floating(source.type()) ? " (or another floating type)" : "",
-                                       ", got ", to_string(type), ' ',
-                                       shape_to_string(destination.shape)));
+    throw ArgumentError(detail::concat(
+        "output ", what, ": expected ", shape_to_string(source.shape()), " of ",
+        to_string(source.type()), is_floating(source.type()) ? " (or another floating type)" : "",
+        ", got ", to_string(type), ' ', shape_to_string(destination.shape)));
   check_contiguous(destination, what);
   check_address(destination, what, type);
   if (source.nbytes() == 0) return;

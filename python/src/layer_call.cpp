@@ -14,9 +14,9 @@ void check_world(const WorldInfo& world) {
     throw ArgumentError(detail::concat("world: rank ", world.rank, " of size ", world.size,
                                        " is invalid; allowed 0 ≤ rank < size, size ≥ 1"));
   if (world.size != 1)
-    throw NotBuiltError(detail::concat(
-        "multi-rank layers (world size ", world.size,
-        ") need the MPI transport, which is not built yet; run with a single rank"));
+    throw NotBuiltError(
+        detail::concat("multi-rank layers (world size ", world.size,
+                       ") need the MPI transport, which is not built yet; run with a single rank"));
 }
 
 bool same_bytes(const HostTensor& a, const HostTensor& b) {

@@ -43,14 +43,17 @@ void bind_config(py::module_& m) {
                              [](const Config& c) { return std::string(to_string(c.activation)); })
       .def_readonly("bias", &Config::bias)
       .def_readonly("normalize_weights", &Config::normalize_weights)
-      .def_property_readonly("dtype", [](const Config& c) { return std::string(to_string(c.dtype)); })
+      .def_property_readonly("dtype",
+                             [](const Config& c) { return std::string(to_string(c.dtype)); })
       .def_readonly("aux_loss", &Config::aux_loss)
       .def_readonly("z_loss", &Config::z_loss)
       .def_readonly("wait_timeout_s", &Config::wait_timeout_s)
       .def_property_readonly("w1_rows", &Config::w1_rows)
       .def("to_json", &flashmoe::config_to_json)
       .def("__eq__", [](const Config& a, const Config& b) { return a == b; })
-      .def("__repr__", [](const Config& c) { return "flashmoe._C.Config(" + flashmoe::config_to_json(c) + ")"; });
+      .def("__repr__", [](const Config& c) {
+        return "flashmoe._C.Config(" + flashmoe::config_to_json(c) + ")";
+      });
   m.def("make_config", &make_config, py::arg("fields"), py::arg("world_size") = 1,
         "Config from {key: text value}; ValueError naming the key, value and what is allowed.");
 }
@@ -84,8 +87,7 @@ void bind_layer_call(py::module_& m) {
            }),
            py::arg("config"), py::arg("x"), py::arg("wg"), py::arg("w1"), py::arg("b1"),
            py::arg("w2"), py::arg("b2"), py::kw_only(), py::arg("backend"),
-           py::arg("world_size") = 1, py::arg("rank") = 0,
-           py::call_guard<py::gil_scoped_release>())
+           py::arg("world_size") = 1, py::arg("rank") = 0, py::call_guard<py::gil_scoped_release>())
       .def("backward", &LayerCall::backward, py::arg("dout"), py::arg("d_aux") = 0.0,
            py::arg("d_z") = 0.0, py::call_guard<py::gil_scoped_release>())
       .def("copy_out", &LayerCall::copy_out, py::arg("name"), py::arg("destination"),
@@ -109,11 +111,14 @@ PYBIND11_MODULE(_C, m) {
   bind_config(m);
   bind_buffer(m);
   bind_layer_call(m);
-  m.def("backends", [] {
-    std::vector<std::pair<std::string, std::string>> table;
-    for (const Backend& b : backends()) table.emplace_back(b.name, b.summary);
-    return table;
-  }, "[(name, summary)] of the backends built in, the default first.");
+  m.def(
+      "backends",
+      [] {
+        std::vector<std::pair<std::string, std::string>> table;
+        for (const Backend& b : backends()) table.emplace_back(b.name, b.summary);
+        return table;
+      },
+      "[(name, summary)] of the backends built in, the default first.");
   m.def("default_backend", [] { return std::string(default_backend().name); });
   // Test hook: throws the C++ error of `kind` so tests can check its Python translation (a real
   // timeout needs a peer rank that never answers, which a single process cannot produce).

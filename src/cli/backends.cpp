@@ -24,7 +24,9 @@ Results run_cpu_engine(const Problem& problem, const BackendOptions& options) {
   return engine::run_in_process(problem, engine_options);
 }
 
-bool cpu_engine_supports(const Config& config) { return config.dtype != DType::fp16; }
+bool cpu_engine_supports(const Config& config) {
+  return config.dtype != DType::fp16;
+}
 
 std::vector<Backend> make_table() {
   std::vector<Backend> table;

@@ -19,13 +19,14 @@ namespace {
 struct Subcommand {
   std::string_view name;
   int (*run)(const Args&);
-  std::string (*help)();    // nullptr: the command prints its own --help
+  std::string (*help)();  // nullptr: the command prints its own --help
 };
 
 const std::vector<Subcommand>& subcommands() {
-  static const std::vector<Subcommand> table {
-    {"run", &run_command, &run_help}, {"gradcheck", &gradcheck_command, &gradcheck_help},
-        {"bench", &bench_command, nullptr},
+  static const std::vector<Subcommand> table{
+      {"run", &run_command, &run_help},
+      {"gradcheck", &gradcheck_command, &gradcheck_help},
+      {"bench", &bench_command, nullptr},
   };
   return table;
 }

@@ -71,12 +71,12 @@ Problem make_random_problem(const Config& config, int world_size,
   problem.backward = backward;
   problem.d_aux = d_aux;
   problem.d_z = d_z;
-  problem.wg = uniform_expert_tensor(type, 0, config.experts, {H}, 1.0 / std::sqrt(double(H)),
-                                     seed, kWg);
+  problem.wg =
+      uniform_expert_tensor(type, 0, config.experts, {H}, 1.0 / std::sqrt(double(H)), seed, kWg);
   for (int r = 0; r < world_size; ++r) {
     const std::int64_t tokens = tokens_per_rank[static_cast<std::size_t>(r)];
-    FLASHMOE_CHECK(tokens >= 0 && tokens <= config.max_tokens, "tokens on rank ", r, " = ",
-                   tokens, ": allowed are 0 ≤ tokens ≤ max_tokens (", config.max_tokens, ")");
+    FLASHMOE_CHECK(tokens >= 0 && tokens <= config.max_tokens, "tokens on rank ", r, " = ", tokens,
+                   ": allowed are 0 ≤ tokens ≤ max_tokens (", config.max_tokens, ")");
     const std::int64_t first = r * local;
     RankInputs in;
     in.x = normal_tensor(type, {tokens, H}, seed, kX + static_cast<std::uint64_t>(r));
@@ -107,8 +107,8 @@ void validate_problem(const Problem& problem) {
   for (int r = 0; r < problem.world_size; ++r) {
     const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
     const std::string at = " (rank " + std::to_string(r) + ")";
-    FLASHMOE_CHECK(in.x.rank() == 2, "tensor x", at, ": expected 2 dimensions [S, ", H,
-                   "], got ", shape_to_string(in.x.shape()));
+    FLASHMOE_CHECK(in.x.rank() == 2, "tensor x", at, ": expected 2 dimensions [S, ", H, "], got ",
+                   shape_to_string(in.x.shape()));
     const std::int64_t S = in.x.dim(0);
     FLASHMOE_CHECK(S <= c.max_tokens, "tensor x", at, ": ", S,
                    " tokens exceed max_tokens = ", c.max_tokens);

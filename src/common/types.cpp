@@ -7,16 +7,16 @@
 
 namespace flashmoe {
 namespace {
-constexpr std::array<std::pair<DType, std::string_view>, 4> kDTypes{{
-    {DType::fp64, "fp64"}, {DType::fp32, "fp32"}, {DType::bf16, "bf16"}, {DType::fp16, "fp16"}}};
-constexpr std::array<std::pair<Activation, std::string_view>, 7> kActivations{{
-    {Activation::relu, "relu"},
-    {Activation::gelu, "gelu"},
-    {Activation::gelu_tanh, "gelu_tanh"},
-    {Activation::silu, "silu"},
-    {Activation::identity, "identity"},
-    {Activation::swiglu, "swiglu"},
-    {Activation::geglu, "geglu"}}};
+constexpr std::array<std::pair<DType, std::string_view>, 4> kDTypes{
+    {{DType::fp64, "fp64"}, {DType::fp32, "fp32"}, {DType::bf16, "bf16"}, {DType::fp16, "fp16"}}};
+constexpr std::array<std::pair<Activation, std::string_view>, 7> kActivations{
+    {{Activation::relu, "relu"},
+     {Activation::gelu, "gelu"},
+     {Activation::gelu_tanh, "gelu_tanh"},
+     {Activation::silu, "silu"},
+     {Activation::identity, "identity"},
+     {Activation::swiglu, "swiglu"},
+     {Activation::geglu, "geglu"}}};
 }  // namespace
 
 std::string_view to_string(DType d) {
@@ -33,13 +33,20 @@ std::string_view to_string(Activation a) {
 
 std::string_view to_string(ElementType t) {
   switch (t) {
-    case ElementType::f64: return "float64";
-    case ElementType::f32: return "float32";
-    case ElementType::bf16: return "bfloat16";
-    case ElementType::f16: return "float16";
-    case ElementType::i32: return "int32";
-    case ElementType::i64: return "int64";
-    case ElementType::u8: return "uint8";
+    case ElementType::f64:
+      return "float64";
+    case ElementType::f32:
+      return "float32";
+    case ElementType::bf16:
+      return "bfloat16";
+    case ElementType::f16:
+      return "float16";
+    case ElementType::i32:
+      return "int32";
+    case ElementType::i64:
+      return "int64";
+    case ElementType::u8:
+      return "uint8";
   }
   FLASHMOE_FAIL("invalid ElementType value ", static_cast<int>(t));
 }
@@ -58,25 +65,38 @@ std::optional<Activation> parse_activation(std::string_view name) {
 
 std::size_t element_size(ElementType t) {
   switch (t) {
-    case ElementType::f64: case ElementType::i64: return 8;
-    case ElementType::f32: case ElementType::i32: return 4;
-    case ElementType::bf16: case ElementType::f16: return 2;
-    case ElementType::u8: return 1;
+    case ElementType::f64:
+    case ElementType::i64:
+      return 8;
+    case ElementType::f32:
+    case ElementType::i32:
+      return 4;
+    case ElementType::bf16:
+    case ElementType::f16:
+      return 2;
+    case ElementType::u8:
+      return 1;
   }
   FLASHMOE_FAIL("invalid ElementType value ", static_cast<int>(t));
 }
 
 ElementType storage_type(DType d) {
   switch (d) {
-    case DType::fp64: return ElementType::f64;
-    case DType::fp32: return ElementType::f32;
-    case DType::bf16: return ElementType::bf16;
-    case DType::fp16: return ElementType::f16;
+    case DType::fp64:
+      return ElementType::f64;
+    case DType::fp32:
+      return ElementType::f32;
+    case DType::bf16:
+      return ElementType::bf16;
+    case DType::fp16:
+      return ElementType::f16;
   }
   FLASHMOE_FAIL("invalid DType value ", static_cast<int>(d));
 }
 
-std::string_view dtype_names() { return "fp64, fp32, bf16, fp16"; }
+std::string_view dtype_names() {
+  return "fp64, fp32, bf16, fp16";
+}
 std::string_view activation_names() {
   return "relu, gelu, gelu_tanh, silu, identity, swiglu, geglu";
 }

@@ -60,13 +60,20 @@ FLASHMOE_HOST_DEVICE inline T silu_derivative(T z) {
 template <typename T>
 FLASHMOE_HOST_DEVICE inline T activate(Activation a, T z) {
   switch (a) {
-    case Activation::relu: return z > T(0) ? z : T(0);
-    case Activation::gelu: return gelu(z);
-    case Activation::gelu_tanh: return gelu_tanh(z);
-    case Activation::silu: return silu(z);
-    case Activation::identity: return z;
-    case Activation::swiglu: return silu(z);
-    case Activation::geglu: return gelu(z);
+    case Activation::relu:
+      return z > T(0) ? z : T(0);
+    case Activation::gelu:
+      return gelu(z);
+    case Activation::gelu_tanh:
+      return gelu_tanh(z);
+    case Activation::silu:
+      return silu(z);
+    case Activation::identity:
+      return z;
+    case Activation::swiglu:
+      return silu(z);
+    case Activation::geglu:
+      return gelu(z);
   }
   return z;  // unreachable: Activation is validated at configuration time
 }
@@ -75,13 +82,20 @@ FLASHMOE_HOST_DEVICE inline T activate(Activation a, T z) {
 template <typename T>
 FLASHMOE_HOST_DEVICE inline T activate_derivative(Activation a, T z) {
   switch (a) {
-    case Activation::relu: return z > T(0) ? T(1) : T(0);
-    case Activation::gelu: return gelu_derivative(z);
-    case Activation::gelu_tanh: return gelu_tanh_derivative(z);
-    case Activation::silu: return silu_derivative(z);
-    case Activation::identity: return T(1);
-    case Activation::swiglu: return silu_derivative(z);
-    case Activation::geglu: return gelu_derivative(z);
+    case Activation::relu:
+      return z > T(0) ? T(1) : T(0);
+    case Activation::gelu:
+      return gelu_derivative(z);
+    case Activation::gelu_tanh:
+      return gelu_tanh_derivative(z);
+    case Activation::silu:
+      return silu_derivative(z);
+    case Activation::identity:
+      return T(1);
+    case Activation::swiglu:
+      return silu_derivative(z);
+    case Activation::geglu:
+      return gelu_derivative(z);
   }
   return T(1);  // unreachable
 }

@@ -12,12 +12,11 @@ namespace flashmoe::math {
 // dropless. The product S_r·k is formed in integers, so the only rounding is the final division.
 FLASHMOE_HOST_DEVICE inline std::int64_t expert_capacity(std::int64_t tokens, std::int64_t top_k,
                                                          std::int64_t experts,
-                                                         double capacity_factor,
-                                                         bool drop_tokens) {
+                                                         double capacity_factor, bool drop_tokens) {
   if (tokens == 0) return 0;
   if (!drop_tokens) return tokens;
-  const double exact = capacity_factor * static_cast<double>(tokens * top_k) /
-                       static_cast<double>(experts);
+  const double exact =
+      capacity_factor * static_cast<double>(tokens * top_k) / static_cast<double>(experts);
   std::int64_t capacity = static_cast<std::int64_t>(std::ceil(exact));
   if (capacity < 1) capacity = 1;
   if (capacity > tokens) capacity = tokens;
