@@ -39,13 +39,6 @@ void for_blocks(ThreadPool& pool, const std::vector<std::pair<std::int64_t, std:
   });
 }
 
-template <typename V>
-HostTensor tensor_of(const std::vector<V>& values, Shape shape) {
-  HostTensor tensor = HostTensor::zeros<V>(std::move(shape));
-  std::copy(values.begin(), values.end(), tensor.data<V>().begin());
-  return tensor;
-}
-
 template <typename T>
 std::vector<AccOf<T>> widened(const HostTensor& tensor, std::int64_t offset, std::int64_t count) {
   std::vector<AccOf<T>> values(static_cast<std::size_t>(count));
@@ -104,6 +97,16 @@ void set_up(BaselineState<T>& s, const Problem& problem) {
   }
 }
 
+// `tensor` as zeros of `shape`, keeping its storage when the shape is unchanged (later passes).
+template <typename V>
+void zeroed(HostTensor& tensor, Shape shape) {
+  if (tensor.type() == element_type_of<V>() && tensor.shape() == shape) {
+    std::fill(tensor.data<V>().begin(), tensor.data<V>().end(), V(0));
+    return;
+  }
+  tensor = HostTensor::zeros<V>(std::move(shape));
+}
+
 // Gradient buffers: dx, dwg, the gate-path scratch per rank; dw/db tensors of the owners.
 template <typename T>
 void set_up_backward(BaselineState<T>& s, Results& results) {
@@ -121,11 +124,11 @@ void set_up_backward(BaselineState<T>& s, Results& results) {
     rank.dx.assign(static_cast<std::size_t>(S * H), 0);
     rank.dwg.assign(static_cast<std::size_t>(E * H), 0);
     RankOutputs& out = results.ranks[r];
-    out.dw1 = HostTensor::zeros<Acc>({L, R, H});
-    out.dw2 = HostTensor::zeros<Acc>({L, H, P});
+    zeroed<Acc>(out.dw1, {L, R, H});
+    zeroed<Acc>(out.dw2, {L, H, P});
     if (problem.config.bias) {
-      out.db1 = HostTensor::zeros<Acc>({L, R});
-      out.db2 = HostTensor::zeros<Acc>({L, H});
+      zeroed<Acc>(out.db1, {L, R});
+      zeroed<Acc>(out.db2, {L, H});
     }
   }
   for (std::int64_t e = 0; e < E; ++e) {
@@ -230,62 +233,126 @@ void backward(BaselineState<T>& s, ThreadPool& pool, Results& results) {
   results.seconds["backward"] = seconds_since(start);
 }
 
-template <typename T>
-Results run_typed(const Problem& problem, int threads) {
-  using Acc = AccOf<T>;
-  BaselineState<T> s;
-  ThreadPool pool(threads);
-  Results results;
-  results.ranks.resize(static_cast<std::size_t>(problem.world_size));
-  set_up(s, problem);
-  forward(s, pool, results);
-  if (problem.backward) backward(s, pool, results);
-
-  const std::int64_t H = s.hidden, E = s.experts, k = s.top_k;
-  for (std::size_t r = 0; r < s.ranks.size(); ++r) {
-    const auto& rank = s.ranks[r];
-    RankOutputs& out = results.ranks[r];
-    const std::int64_t S = rank.tokens;
-    out.out = tensor_of(rank.out, {S, H});
-    out.routing.topk_index = tensor_of(rank.topk_index, {S, k});
-    out.routing.topk_weight = tensor_of(rank.topk_weight, {S, k});
-    out.routing.kept = tensor_of(rank.kept, {S, k});
-    out.routing.routed = rank.routed;
-    out.routing.accepted = rank.accepted;
-    out.aux_loss = rank.aux_loss;
-    out.z_loss = rank.z_loss;
-    if (problem.backward) {
-      out.dx = tensor_of(rank.dx, {S, H});
-      out.dwg = tensor_of(rank.dwg, {E, H});
-    }
-  }
-  static_assert(std::is_same_v<Acc, float> || std::is_same_v<Acc, double>);
-  return results;
+// `values` into `tensor` with `shape`, reusing the tensor's storage when it already has that
+// shape (every pass after the first): results are refreshed in place, not reallocated.
+template <typename V>
+void store(const std::vector<V>& values, Shape shape, HostTensor& tensor) {
+  if (tensor.type() != element_type_of<V>() || tensor.shape() != shape)
+    tensor = HostTensor::zeros<V>(std::move(shape));
+  std::copy(values.begin(), values.end(), tensor.data<V>().begin());
 }
 
-}  // namespace
-
-Results run_baseline(const Problem& problem, const BaselineOptions& options) {
-  validate_problem(problem);
+int choose_threads(const Problem& problem, const BaselineOptions& options) {
   FLASHMOE_CHECK(options.workers_per_rank >= 0,
                  "baseline: workers_per_rank = ", options.workers_per_rank,
                  ", must be ≥ 0 (0 chooses)");
   const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const int workers = options.workers_per_rank > 0 ? options.workers_per_rank
                                                    : std::max(1, hardware / problem.world_size);
-  const int threads = workers * problem.world_size;
+  return workers * problem.world_size;
+}
+
+}  // namespace
+
+struct BaselineLayer::Impl {
+  virtual ~Impl() = default;
+  virtual void forward() = 0;
+  virtual void backward() = 0;
+  Results results;
+};
+
+namespace {
+
+// The pool lives as long as the layer; the state's buffers are sized by the first pass and
+// reused (std::vector::assign to the same size does not reallocate) by the later ones.
+template <typename T>
+class BaselineImpl final : public BaselineLayer::Impl {
+ public:
+  BaselineImpl(const Problem& problem, int threads) : problem_(problem), pool_(threads) {
+    results.ranks.resize(static_cast<std::size_t>(problem.world_size));
+    set_up(s_, problem_);
+  }
+
+  void forward() override {
+    validate_problem(problem_);
+    set_up(s_, problem_);
+    results.seconds.clear();
+    bench::forward(s_, pool_, results);
+    forward_done_ = true;
+    const std::int64_t H = s_.hidden, k = s_.top_k;
+    for (std::size_t r = 0; r < s_.ranks.size(); ++r) {
+      const auto& rank = s_.ranks[r];
+      RankOutputs& out = results.ranks[r];
+      const std::int64_t S = rank.tokens;
+      store(rank.out, {S, H}, out.out);
+      store(rank.topk_index, {S, k}, out.routing.topk_index);
+      store(rank.topk_weight, {S, k}, out.routing.topk_weight);
+      store(rank.kept, {S, k}, out.routing.kept);
+      out.routing.routed = rank.routed;
+      out.routing.accepted = rank.accepted;
+      out.aux_loss = rank.aux_loss;
+      out.z_loss = rank.z_loss;
+    }
+  }
+
+  void backward() override {
+    FLASHMOE_CHECK(forward_done_ && problem_.backward,
+                   "baseline: backward needs a forward() of a problem with backward = true");
+    bench::backward(s_, pool_, results);
+    const std::int64_t H = s_.hidden, E = s_.experts;
+    for (std::size_t r = 0; r < s_.ranks.size(); ++r) {
+      const auto& rank = s_.ranks[r];
+      store(rank.dx, {rank.tokens, H}, results.ranks[r].dx);
+      store(rank.dwg, {E, H}, results.ranks[r].dwg);
+    }
+  }
+
+ private:
+  const Problem& problem_;
+  BaselineState<T> s_;
+  ThreadPool pool_;
+  bool forward_done_ = false;
+  static_assert(std::is_same_v<AccOf<T>, float> || std::is_same_v<AccOf<T>, double>);
+};
+
+std::unique_ptr<BaselineLayer::Impl> make_impl(const Problem& problem,
+                                               const BaselineOptions& options) {
+  validate_problem(problem);
+  const int threads = choose_threads(problem, options);
   switch (problem.config.dtype) {
     case DType::fp64:
-      return run_typed<double>(problem, threads);
+      return std::make_unique<BaselineImpl<double>>(problem, threads);
     case DType::fp32:
-      return run_typed<float>(problem, threads);
+      return std::make_unique<BaselineImpl<float>>(problem, threads);
     case DType::bf16:
-      return run_typed<bfloat16>(problem, threads);
+      return std::make_unique<BaselineImpl<bfloat16>>(problem, threads);
     case DType::fp16:
       break;
   }
   FLASHMOE_FAIL("baseline: dtype = ", to_string(problem.config.dtype),
                 " is not supported (allowed: fp64, fp32, bf16; the CPU GEMM has no fp16 path)");
+}
+
+}  // namespace
+
+BaselineLayer::BaselineLayer(const Problem& problem, const BaselineOptions& options)
+    : impl_(make_impl(problem, options)) {}
+BaselineLayer::~BaselineLayer() = default;
+void BaselineLayer::forward() {
+  impl_->forward();
+}
+void BaselineLayer::backward() {
+  impl_->backward();
+}
+const Results& BaselineLayer::results() const {
+  return impl_->results;
+}
+
+Results run_baseline(const Problem& problem, const BaselineOptions& options) {
+  BaselineLayer layer(problem, options);
+  layer.forward();
+  if (problem.backward) layer.backward();
+  return layer.results();
 }
 
 }  // namespace flashmoe::bench

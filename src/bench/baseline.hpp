@@ -7,6 +7,8 @@
 // benchmark's comparison measures the execution model, not different kernels.
 #pragma once
 
+#include <memory>
+
 #include "flashmoe/problem.hpp"
 
 namespace flashmoe::bench {
@@ -15,6 +17,29 @@ struct BaselineOptions {
   // Worker threads per rank; the pool has world_size × workers_per_rank threads, the same total
   // as the engine. 0 chooses max(1, hardware threads / world_size) as the engine does.
   int workers_per_rank = 0;
+};
+
+// The baseline layer held across passes, as a training or serving loop holds it: the thread
+// pool and every buffer are made once and reused, so a pass costs what the conventional
+// execution costs, not the set-up. `problem` must outlive the layer; its tensors are read at
+// every pass (values may change, shapes may not). backward() needs a forward() of a problem
+// with backward = true (the forward then keeps z for it). results() holds what run_baseline
+// returns, refreshed by each pass; Results.seconds describes the latest forward (+ backward).
+class BaselineLayer {
+ public:
+  explicit BaselineLayer(const Problem& problem, const BaselineOptions& options = {});
+  ~BaselineLayer();
+  BaselineLayer(const BaselineLayer&) = delete;
+  BaselineLayer& operator=(const BaselineLayer&) = delete;
+
+  void forward();
+  void backward();
+  const Results& results() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 // Runs problem (forward, and backward when problem.backward) for every rank. Supported dtypes:

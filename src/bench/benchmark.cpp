@@ -1,14 +1,14 @@
-// run_benchmark: build one random problem, measure the ceiling matmul, then time the engine and
-// the baseline alternately (engine, baseline, engine, ...) so that a change in machine load
-// during the run affects both alike.
+// run_benchmark: build one random problem, measure the ceiling matmul, then, per pass kind,
+// build each backend's layer once (timed as set-up) and time its passes alternately (engine,
+// baseline, engine, ...) so that a change in machine load during the run affects both alike.
 #include "bench/benchmark.hpp"
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
-#include "bench/baseline.hpp"
 #include "bench/engine_runner.hpp"
 #include "bench/timing.hpp"
 #include "flashmoe/error.hpp"
@@ -36,11 +36,9 @@ void check_options(const BenchOptions& o) {
   FLASHMOE_CHECK(o.matmul_size >= 0, "bench: matmul size = ", o.matmul_size, ", must be ≥ 0");
 }
 
-using Runner = std::function<Results(const Problem&)>;
-
 struct Contender {
   std::string name;
-  Runner run;
+  std::function<std::unique_ptr<LayerSession>(const Problem&)> make;
 };
 
 std::string format_milliseconds(double seconds) {
@@ -51,15 +49,19 @@ std::string format_milliseconds(double seconds) {
   return text.str();
 }
 
-double timed_call(const Runner& run, const Problem& problem, Results& results) {
+// One pass as a loop runs it on a layer it holds: forward, or forward then backward.
+double timed_pass(LayerSession& layer, bool backward) {
   const Clock::time_point start = Clock::now();
-  results = run(problem);
+  layer.forward();
+  if (backward) layer.backward();
   return seconds_since(start);
 }
 
-Timing summarise(const std::string& backend, const std::string& pass, std::vector<double> seconds,
+Timing summarise(const std::string& backend, const std::string& pass, double setup,
+                 std::vector<double> seconds,
                  const std::vector<std::map<std::string, double>>& runs, double flops) {
   Timing t;
+  t.setup = setup;
   t.backend = backend;
   t.pass = pass;
   t.seconds = std::move(seconds);
@@ -138,28 +140,37 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
   }
 
   std::vector<Contender> contenders;
-  contenders.push_back(
-      {"engine", [&](const Problem& p) { return run_engine(p, report.workers_per_rank); }});
+  contenders.push_back({"engine", [&](const Problem& p) {
+                          return make_engine_session(p, report.workers_per_rank);
+                        }});
   contenders.push_back({"baseline", [&](const Problem& p) {
-                          return run_baseline(p, {.workers_per_rank = report.workers_per_rank});
+                          return make_baseline_session(p, report.workers_per_rank);
                         }});
 
   std::vector<std::pair<std::string, bool>> passes{{"forward", false}};
   if (options.backward) passes.emplace_back("forward+backward", true);
   bool flops_counted = false;
   for (const auto& [pass, backward] : passes) {
-    problem.backward = backward;
+    problem.backward = backward;  // the baseline keeps z for a backward only when asked
+    std::vector<std::unique_ptr<LayerSession>> layers;
+    std::vector<double> setup;
+    for (const Contender& contender : contenders) {
+      const Clock::time_point start = Clock::now();
+      layers.push_back(contender.make(problem));
+      setup.push_back(seconds_since(start));
+      progress(pass + " " + contender.name + " set-up: " + format_milliseconds(setup.back()));
+    }
     std::vector<std::vector<double>> seconds(contenders.size());
     std::vector<std::vector<std::map<std::string, double>>> stages(contenders.size());
     for (int call = 0; call < options.warmup + options.repeats; ++call) {
       const bool timed = call >= options.warmup;
       for (std::size_t i = 0; i < contenders.size(); ++i) {
-        Results results;
-        const double s = timed_call(contenders[i].run, problem, results);
+        const double s = timed_pass(*layers[i], backward);
         progress(pass + " " + contenders[i].name + (timed ? " run " : " warm-up ") +
                  std::to_string(timed ? call - options.warmup + 1 : call + 1) + "/" +
                  std::to_string(timed ? options.repeats : options.warmup) + ": " +
                  format_milliseconds(s));
+        const Results& results = layers[i]->results();
         // FLOPs are credited from the routing the baseline used (the engine's is the same
         // by SPEC §2.5; it does not depend on the pass).
         if (contenders[i].name == "baseline" && !flops_counted) {
@@ -173,7 +184,7 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
     }
     const double flops = backward ? report.flops.forward_backward() : report.flops.forward();
     for (std::size_t i = 0; i < contenders.size(); ++i) {
-      Timing t = summarise(contenders[i].name, pass, seconds[i], stages[i], flops);
+      Timing t = summarise(contenders[i].name, pass, setup[i], seconds[i], stages[i], flops);
       set_expert_fraction(t, report);
       report.timings.push_back(std::move(t));
     }

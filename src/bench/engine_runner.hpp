@@ -1,11 +1,26 @@
-// The fused engine as the benchmark sees it.
+// The backends as the benchmark holds them: one layer built once (workspaces, threads, buffers)
+// and then run pass after pass, the way a training or serving loop uses a layer. The one-time
+// set-up is timed apart from the passes.
 #pragma once
+
+#include <memory>
 
 #include "flashmoe/problem.hpp"
 
 namespace flashmoe::bench {
 
-// engine::run_in_process(problem, {workers_per_rank}).
-Results run_engine(const Problem& problem, int workers_per_rank);
+class LayerSession {
+ public:
+  virtual ~LayerSession() = default;
+  virtual void forward() = 0;
+  virtual void backward() = 0;  // after forward(), on a problem with backward = true
+  // The latest pass's results; Results.seconds describes the latest forward (+ backward).
+  virtual const Results& results() const = 0;
+};
+
+// engine::InProcessLayer(problem, {workers_per_rank}).
+std::unique_ptr<LayerSession> make_engine_session(const Problem& problem, int workers_per_rank);
+// bench::BaselineLayer(problem, {workers_per_rank}).
+std::unique_ptr<LayerSession> make_baseline_session(const Problem& problem, int workers_per_rank);
 
 }  // namespace flashmoe::bench

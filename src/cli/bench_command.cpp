@@ -38,9 +38,9 @@ const std::vector<OptionSpec>& bench_options() {
       {"workers", Kind::value, "N",
        "worker threads per rank, engine and baseline alike\n(default max(1, hardware threads / "
        "W))"},
-      {"warmup", Kind::value, "N", "untimed calls per backend and pass (default 2)"},
+      {"warmup", Kind::value, "N", "untimed passes per backend and pass kind (default 2)"},
       {"repeats", Kind::value, "N",
-       "timed calls per backend and pass; medians are reported (default 5)"},
+       "timed passes per backend and pass kind; medians are reported (default 5)"},
       {"backward", Kind::flag, "", "also time forward+backward"},
       {"json", Kind::value, "FILE", "write the results as JSON (docs/benchmarks.md)"},
       {"matmul_size", Kind::value, "N",
@@ -65,9 +65,10 @@ std::vector<OptionSpec> options_with_config_keys() {
 
 std::string bench_help() {
   return "Usage: flashmoe bench [options] [--KEY VALUE | KEY=VALUE ...]\n\n"
-         "Times the fused engine and the bulk-synchronous baseline on the same random problem\n"
-         "(medians after warm-up, calls alternating between them), and the library's large\n"
-         "square matmul as the ceiling. Prints a table; --json writes every number.\n\n"
+         "Times the fused engine and the bulk-synchronous baseline on the same random problem:\n"
+         "each builds its layer once (set-up, reported apart), then passes alternate between\n"
+         "them (medians after warm-up); the library's large square matmul is the ceiling.\n"
+         "Prints a table; --json writes every number.\n\n"
          "Options:\n" +
          format_options(bench_options()) + "\n" +
          "Configuration keys (defaults as `flashmoe run`, except dtype bf16):\n" +

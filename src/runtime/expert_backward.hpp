@@ -53,21 +53,9 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_hidden(const RankState<T>& s, c
 
   tile_gemm(rows, cols, H, s.dy_packet_row(source, expert, first_row), H, false, w2 + first_col, P,
             false, dh, cols, false);
-  const Activation act = s.settings.activation;
-  for (std::int64_t i = 0; i < rows; ++i) {
-    const Acc* z = s.z_row(source, expert, first_row + i);  // [R]
-    T* dz = s.dz_row(source, expert, first_row + i);        // [R]
-    for (std::int64_t c = first_col; c < first_col + cols; ++c) {
-      const Acc grad = dh[i * cols + (c - first_col)];
-      if (s.settings.gated) {
-        const Acc g = z[c], u = z[P + c];
-        dz[c] = from_float<T>(grad * u * math::activate_derivative(act, g));
-        dz[P + c] = from_float<T>(grad * math::activate(act, g));
-      } else {
-        dz[c] = from_float<T>(grad * math::activate_derivative(act, z[c]));
-      }
-    }
-  }
+  activate_backward_tile(s.settings.activation, s.settings.gated, rows, cols,
+                         s.z_row(source, expert, first_row) + first_col, s.w1_rows(), dh,
+                         s.dz_row(source, expert, first_row) + first_col, s.w1_rows(), P);
 
   std::uint32_t& progress = s.template own<std::uint32_t>(
       l.row_tile_progress)[l.row_tile_index(source, expert, task.tile)];
@@ -111,13 +99,20 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, con
   const std::int64_t first_row = task.column * l.tiles.hidden_columns;  // rows of dW2 = H
   const std::int64_t rows =
       H - first_row < l.tiles.hidden_columns ? H - first_row : l.tiles.hidden_columns;
-  Acc* dw2 = s.dw2 + expert * H * P + first_row * P;  // [rows, P], zero at pass start
+  // This task is the only writer of these dW2 rows and runs at every backward (every expert
+  // hears from every source), so it writes them whole: the first non-empty source's product
+  // overwrites, later ones add, and no rows at all mean zeros. The host need not clear dW2.
+  Acc* dw2 = s.dw2 + expert * H * P + first_row * P;  // [rows, P]
+  bool written = false;
   for (int source = 0; source < s.world.world_size; ++source) {
     const std::int64_t n = s.packet_rows(source, expert);
     if (n == 0) continue;
     tile_gemm(rows, P, n, s.dy_packet_row(source, expert, 0) + first_row, H, true,
-              static_cast<const T*>(s.h_row(source, expert, 0)), P, false, dw2, P, true);
+              static_cast<const T*>(s.h_row(source, expert, 0)), P, false, dw2, P, written);
+    written = true;
   }
+  if (!written)
+    for (std::int64_t i = 0; i < rows * P; ++i) dw2[i] = Acc(0);
   if (s.db2 == nullptr) return;
   for (std::int64_t h = first_row; h < first_row + rows; ++h) {
     Acc sum = Acc(0);
@@ -136,13 +131,18 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T>& s, const
   const std::int64_t first_row = task.column * l.tiles.ffn_columns;  // rows of dW1 = R
   const std::int64_t rows =
       R - first_row < l.tiles.ffn_columns ? R - first_row : l.tiles.ffn_columns;
-  Acc* dw1 = s.dw1 + expert * R * H + first_row * H;  // [rows, H], zero at pass start
+  // Written whole by this task, as dW2 in run_weight_grad_down.
+  Acc* dw1 = s.dw1 + expert * R * H + first_row * H;  // [rows, H]
+  bool written = false;
   for (int source = 0; source < s.world.world_size; ++source) {
     const std::int64_t n = s.packet_rows(source, expert);
     if (n == 0) continue;
     tile_gemm(rows, H, n, static_cast<const T*>(s.dz_row(source, expert, 0)) + first_row, R, true,
-              s.x_packet_row(source, expert, 0), H, false, dw1, H, true);
+              s.x_packet_row(source, expert, 0), H, false, dw1, H, written);
+    written = true;
   }
+  if (!written)
+    for (std::int64_t i = 0; i < rows * H; ++i) dw1[i] = Acc(0);
   if (s.db1 == nullptr) return;
   for (std::int64_t r = first_row; r < first_row + rows; ++r) {
     Acc sum = Acc(0);

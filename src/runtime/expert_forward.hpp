@@ -35,14 +35,8 @@ FLASHMOE_HOST_DEVICE inline void run_expert_up(const RankState<T>& s, const Task
   if (s.settings.gated)  // up projection: rows P.. of W1
     tile_gemm(rows, cols, H, x_rows, H, false, w1 + (P + first_col) * H, H, true, z + P + first_col,
               R, false, b1 != nullptr ? b1 + P + first_col : nullptr);
-  for (std::int64_t i = 0; i < rows; ++i) {
-    const Acc* z_i = z + i * R;
-    T* h_i = s.h_row(source, expert, first_row + i);
-    for (std::int64_t c = first_col; c < first_col + cols; ++c) {
-      const Acc activated = math::activate(s.settings.activation, z_i[c]);
-      h_i[c] = from_float<T>(s.settings.gated ? activated * z_i[P + c] : activated);
-    }
-  }
+  activate_tile(s.settings.activation, s.settings.gated, rows, cols, z + first_col, R,
+                s.h_row(source, expert, first_row) + first_col, P, P);
 
   std::uint32_t& progress = s.template own<std::uint32_t>(
       l.row_tile_progress)[l.row_tile_index(source, expert, task.tile)];

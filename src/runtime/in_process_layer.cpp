@@ -5,7 +5,10 @@
 // a persistent device kernel without that fence relies on (docs/engine.md).
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <thread>
+#include <vector>
 
 #include "flashmoe/error.hpp"
 #include "math/capacity.hpp"
@@ -38,10 +41,9 @@ struct InProcessLayer::Impl {
 
 namespace {
 
-// Accumulation-typed copy of a storage tensor (the same tensor's values, widened exactly).
-HostTensor widened(const HostTensor& tensor, ElementType accumulate_type) {
-  return tensor.defined() ? tensor.to(accumulate_type) : HostTensor();
-}
+struct AlignedDelete {
+  void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
+};
 
 int choose_workers(int requested, int world_size) {
   FLASHMOE_CHECK(requested >= 0, "workers_per_rank = ", requested,
@@ -70,7 +72,7 @@ class LayerImpl final : public InProcessLayer::Impl {
         world_size_(problem.world_size),
         workers_(choose_workers(options_.workers_per_rank, problem.world_size)),
         layout_(make_layout()),
-        world_(world_size_, layout_.symmetric_bytes) {
+        world_(world_size_, layout_.symmetric_bytes, /*zero_fill=*/false) {
     const ElementType acc_type = element_type_of<Acc>();
     const std::int64_t E = config_.experts, H = config_.hidden, P = config_.ffn;
     const std::int64_t R = config_.w1_rows(), L = config_.local_experts(world_size_);
@@ -82,8 +84,10 @@ class LayerImpl final : public InProcessLayer::Impl {
       PerRank& own = per_rank_[static_cast<std::size_t>(r)];
       RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
       const std::int64_t S = in.x.dim(0);
-      own.private_area =
-          HostTensor(ElementType::u8, {static_cast<std::int64_t>(layout_.private_bytes)});
+      own.private_area.reset(static_cast<std::byte*>(::operator new[](
+          std::max<std::size_t>(layout_.private_bytes, 64), std::align_val_t{64})));
+      clear_except(own.private_area.get(), layout_.private_bytes, private_data_regions());
+      clear_except(world_.buffer(r), layout_.symmetric_bytes, symmetric_data_regions());
       for (int w = 0; w < workers_; ++w)
         own.scratch.emplace_back(ElementType::u8,
                                  Shape{static_cast<std::int64_t>(layout_.scratch_bytes)});
@@ -109,7 +113,7 @@ class LayerImpl final : public InProcessLayer::Impl {
                     problem.d_aux,      problem.d_z};
       s.faults = options_.faults;
       s.world = world_.view();
-      s.private_area = static_cast<std::byte*>(own.private_area.raw());
+      s.private_area = own.private_area.get();
       s.tokens = S;
       s.capacity = math::expert_capacity(S, k, E, config_.capacity_factor, config_.drop_tokens);
       FLASHMOE_CHECK(s.capacity <= layout_.shape.packet_capacity, "rank ", r, ": capacity ",
@@ -126,7 +130,9 @@ class LayerImpl final : public InProcessLayer::Impl {
   }
 
   void forward() override {
-    bind_inputs();
+    bind_inputs(PassKind::forward);
+    // Results.seconds describes the latest forward (and the backward after it, once run).
+    results_.seconds.clear();
     run_pass(PassKind::forward);
     forward_done_ = true;
     collect_routing();
@@ -137,7 +143,9 @@ class LayerImpl final : public InProcessLayer::Impl {
     for (int r = 0; r < world_size_; ++r)
       FLASHMOE_CHECK(problem_.ranks[static_cast<std::size_t>(r)].dout.defined(),
                      "backward: tensor dout (rank ", r, ") is missing");
-    bind_inputs();
+    bind_inputs(PassKind::backward);
+    std::erase_if(results_.seconds,
+                  [](const auto& entry) { return entry.first.starts_with("backward"); });
     run_pass(PassKind::backward);
   }
 
@@ -150,20 +158,22 @@ class LayerImpl final : public InProcessLayer::Impl {
  private:
   struct PerRank {
     RankState<T> state;
-    HostTensor private_area;
-    HostTensor x_acc, b1, b2;
-    std::vector<HostTensor> scratch;           // [workers]
-    std::vector<platform::WorkerStats> stats;  // [workers]
+    std::unique_ptr<std::byte[], AlignedDelete> private_area;  // layout_.private_bytes
+    std::vector<Acc> x_acc, b1, b2;                            // widened inputs (bind_inputs)
+    std::vector<HostTensor> scratch;                           // [workers]
+    std::vector<platform::WorkerStats> stats;                  // [workers]
   };
 
-  // Points every rank at the problem's current input tensors, and makes the accumulation-typed
-  // copies the actors read widened (biases: GEMM epilogue; x and wg: the gate gradient GEMMs).
-  // Done at every pass, so a layer computes with the problem's current tensors (new values or
-  // new storage); their shapes are checked against the ones fixed at construction.
-  void bind_inputs() {
+  // Points every rank at the problem's current input tensors, so a layer computes with the
+  // problem's current tensors (new values or new storage); their shapes are checked against the
+  // ones fixed at construction. Only the backward reads the accumulation-typed copies of x and
+  // wg (the gate gradient GEMMs take both operands in one type), so the forward makes none; the
+  // copies go into buffers kept across passes (no allocation after the first backward).
+  void bind_inputs(PassKind pass) {
     validate_problem(problem_);
-    const ElementType acc_type = element_type_of<Acc>();
-    if constexpr (!std::is_same_v<T, Acc>) wg_acc_ = problem_.wg.to(acc_type);
+    const bool widen = pass == PassKind::backward;
+    if constexpr (!std::is_same_v<T, Acc>)
+      if (widen) widen_into(problem_.wg, wg_acc_);
     for (int r = 0; r < world_size_; ++r) {
       const RankInputs& in = problem_.ranks[static_cast<std::size_t>(r)];
       PerRank& own = per_rank_[static_cast<std::size_t>(r)];
@@ -175,16 +185,59 @@ class LayerImpl final : public InProcessLayer::Impl {
       s.w1 = in.w1.data<T>().data();
       s.w2 = in.w2.data<T>().data();
       s.dout = in.dout.defined() ? in.dout.data<T>().data() : nullptr;
-      if constexpr (!std::is_same_v<T, Acc>) own.x_acc = in.x.to(acc_type);
-      own.b1 = widened(in.b1, acc_type);
-      own.b2 = widened(in.b2, acc_type);
-      s.x_acc = own.x_acc.defined() ? own.x_acc.template data<Acc>().data()
-                                    : reinterpret_cast<const Acc*>(s.x);
-      s.wg_acc =
-          wg_acc_.defined() ? wg_acc_.data<Acc>().data() : reinterpret_cast<const Acc*>(s.wg);
-      s.b1 = own.b1.defined() ? own.b1.template data<Acc>().data() : nullptr;
-      s.b2 = own.b2.defined() ? own.b2.template data<Acc>().data() : nullptr;
+      if constexpr (!std::is_same_v<T, Acc>)
+        if (widen) widen_into(in.x, own.x_acc);
+      // Biases are small ([L, R] and [L, H]) and read by both passes' GEMM epilogues.
+      if (in.b1.defined()) widen_into(in.b1, own.b1);
+      if (in.b2.defined()) widen_into(in.b2, own.b2);
+      s.x_acc = std::is_same_v<T, Acc> ? reinterpret_cast<const Acc*>(s.x) : own.x_acc.data();
+      s.wg_acc = std::is_same_v<T, Acc> ? reinterpret_cast<const Acc*>(s.wg) : wg_acc_.data();
+      s.b1 = in.b1.defined() ? own.b1.data() : nullptr;
+      s.b2 = in.b2.defined() ? own.b2.data() : nullptr;
     }
+  }
+
+  // `tensor`'s values widened exactly to Acc into `into` (resized once; same shape every pass).
+  static void widen_into(const HostTensor& tensor, std::vector<Acc>& into) {
+    const auto values = tensor.data<T>();
+    into.resize(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) into[i] = static_cast<Acc>(to_float(values[i]));
+  }
+
+  // The regions that are never read before this pass wrote them, so they are not zero-filled
+  // at construction (they are most of the memory: skipping them cut the construction from ~215
+  // to ~140 ms at the benchmark's size). Why each is written before it is read, in every pass:
+  //  - x_rows, dy_rows and row_origins: a packet's rows [0, rows) are put by its source before
+  //    the release-signal that carries `rows` and this pass's epoch; readers (expert tasks, dW,
+  //    return_rows) touch only rows below the rows of a signal of the current epoch.
+  //  - y_slots, dx_slots: read (combine, gate gradient, input gradient) only for kept slots of a
+  //    token tile whose counter has reached the count of row blocks expected for it, i.e. after
+  //    every H-column block of every kept slot was put by its expert's owner in this pass.
+  //  - z, h, dz: rows [0, packet rows) of a packet are written by expert_up / expert_grad_hidden
+  //    before the tasks that read them are scheduled (by those writers); no reader goes beyond.
+  // Every other byte — signals, counters, flags, the task queue, routing — starts at zero:
+  // signals are epoch-tagged against a zero (epoch 0) start, and the per-pass reset in
+  // prepare_rank relies on the rest holding zeros or values it overwrites.
+  std::vector<runtime::Region> symmetric_data_regions() const {
+    return {layout_.row_origins, layout_.x_rows, layout_.dy_rows, layout_.y_slots,
+            layout_.dx_slots};
+  }
+  std::vector<runtime::Region> private_data_regions() const {
+    return {layout_.z, layout_.h, layout_.dz};
+  }
+
+  // Zero-fills [0, bytes) of `area` except the given regions.
+  static void clear_except(std::byte* area, std::size_t bytes,
+                           std::vector<runtime::Region> skipped) {
+    std::sort(
+        skipped.begin(), skipped.end(),
+        [](const runtime::Region& a, const runtime::Region& b) { return a.offset < b.offset; });
+    std::size_t at = 0;
+    for (const runtime::Region& region : skipped) {
+      if (region.offset > at) std::memset(area + at, 0, region.offset - at);
+      at = std::max(at, region.end());
+    }
+    if (bytes > at) std::memset(area + at, 0, bytes - at);
   }
 
   WorkspaceLayout make_layout() const {
@@ -239,7 +292,9 @@ class LayerImpl final : public InProcessLayer::Impl {
     std::uint32_t* pending = s.template own<std::uint32_t>(l.expert_pending);
     for (std::int64_t e = 0; e < s.local_experts(); ++e) pending[e] = 1;
     RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
-    for (HostTensor* t : {&out.dx, &out.dwg, &out.dw1, &out.dw2, &out.db1, &out.db2})
+    // dW1 and dW2 (the large ones) are written whole by their tasks (expert_backward.hpp);
+    // the rest are cleared here, as the actors that fill them expect.
+    for (HostTensor* t : {&out.dx, &out.dwg, &out.db1, &out.db2})
       if (t->nbytes() > 0) std::memset(t->raw(), 0, t->nbytes());
     for (std::int64_t g = 0; g < tiles; ++g)
       runtime::schedule(s,
@@ -317,7 +372,7 @@ class LayerImpl final : public InProcessLayer::Impl {
   int workers_;
   WorkspaceLayout layout_;
   transport::LocalWorld world_;
-  HostTensor wg_acc_;
+  std::vector<Acc> wg_acc_;
   std::vector<PerRank> per_rank_;
   Results results_;
   std::uint32_t epoch_ = 0;

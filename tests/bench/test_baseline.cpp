@@ -155,6 +155,37 @@ TEST(Baseline, BitwiseIdenticalForEveryThreadCount) {
   }
 }
 
+// The benchmark holds one BaselineLayer across passes; its buffers are reused, so a later
+// pass must give exactly what a fresh layer gives (no state leaking from the previous pass).
+TEST(Baseline, RepeatedPassesOfOneLayerMatchAFreshRun) {
+  Config c = small_config(DType::fp32, Activation::gelu);
+  c.bias = true;
+  const Problem problem = make_random_problem(c, 2, {70, 33}, 5, true, 0.1, 0.1);
+  const Results fresh = run_baseline(problem, {.workers_per_rank = 2});
+  BaselineLayer layer(problem, {.workers_per_rank = 2});
+  for (int pass = 0; pass < 3; ++pass) {
+    layer.forward();
+    layer.backward();
+    const Results& got = layer.results();
+    for (std::size_t r = 0; r < fresh.ranks.size(); ++r) {
+      const RankOutputs& a = fresh.ranks[r];
+      const RankOutputs& b = got.ranks[r];
+      for (const auto& [name, x, y] :
+           {std::tuple{"out", &a.out, &b.out},
+            {"dx", &a.dx, &b.dx},
+            {"dwg", &a.dwg, &b.dwg},
+            {"dw1", &a.dw1, &b.dw1},
+            {"db1", &a.db1, &b.db1},
+            {"dw2", &a.dw2, &b.dw2},
+            {"db2", &a.db2, &b.db2},
+            {"topk_weight", &a.routing.topk_weight, &b.routing.topk_weight}})
+        EXPECT_TRUE(bitwise_equal(*x, *y)) << name << " on rank " << r << ", pass " << pass;
+      EXPECT_EQ(a.routing.accepted, b.routing.accepted) << "rank " << r << ", pass " << pass;
+    }
+    EXPECT_TRUE(got.seconds.count("forward") && got.seconds.count("backward"));
+  }
+}
+
 TEST(Baseline, ReportsPhaseTimes) {
   const Problem problem =
       make_random_problem(small_config(DType::fp32, Activation::gelu), 2, {16, 16}, 1, true);

@@ -30,12 +30,28 @@ struct GemmArgs {
   std::int64_t ldc = 0;
   bool accumulate = false;  // C += op(A)·op(B) instead of C = op(A)·op(B)
   // Epilogue, applied to the fresh product (+ C when accumulating) in this order.
-  const void* bias = nullptr;  // [n], of c_type's accumulation precision (f32, or f64)
+  const void* bias = nullptr;            // [n], of c_type's accumulation precision (f32, or f64)
   std::optional<Activation> activation;  // plain activations only; gated ones are composed
 };
 
 // A, B ∈ {f64, f32, bf16} with a_type == b_type; C ∈ {f64, f32, bf16}; f64 only with f64.
 // Throws flashmoe::Error naming the argument for unsupported combinations.
 void gemm(const GemmArgs& args);
+
+// dst[i, j] = act(src[i, j]) for an f32 [rows, cols] matrix (row stride src_ld) into dst of
+// dst_type f32 or bf16 (row stride dst_ld; bf16 rounded to nearest even), on the calling thread
+// through oneDNN's vectorised eltwise kernels: the scalar libm erf/exp of math::activate cost
+// about as much as the GEMM that produced src. A pure function of the inputs and the shape
+// (deterministic); it agrees with math::activate to a few fp32 ulps relative, and ~1e-6
+// absolute in saturated tails (oneDNN's polynomial approximations), not bitwise. Plain
+// activations only; the matrices must not overlap.
+void activate(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
+              std::int64_t src_ld, void* dst, ElementType dst_type, std::int64_t dst_ld);
+
+// dst[i, j] = grad[i, j] · act′(src[i, j]): the same kernel family's derivative, with grad a
+// row-dense f32 [rows, cols] matrix; otherwise as activate().
+void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
+                       std::int64_t src_ld, const float* grad, void* dst, ElementType dst_type,
+                       std::int64_t dst_ld);
 
 }  // namespace flashmoe::cpu

@@ -22,6 +22,7 @@
 #include "flashmoe/error.hpp"
 #include "flashmoe/half.hpp"
 #include "platform/cpu/gemm_detail.hpp"
+#include "platform/cpu/onednn_shared.hpp"
 
 namespace flashmoe::cpu::detail {
 namespace {
@@ -64,7 +65,9 @@ struct CachedMatmul {
 // memory without an LRU's bookkeeping.
 constexpr std::size_t kMaxCachedPrimitives = 256;
 
-const dnnl::engine& cpu_engine() {
+}  // namespace
+
+const dnnl::engine& onednn_cpu_engine() {
   static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);  // thread-safe initialisation
   return engine;
 }
@@ -75,10 +78,17 @@ const dnnl::engine& cpu_engine() {
 // lock around creation makes the ordering explicit (creation then happens-before any other
 // thread's use of the same cached primitive) and costs nothing in steady state: each thread
 // creates a primitive once per shape and then reuses it from its own cache.
-std::mutex& creation_mutex() {
+std::mutex& onednn_creation_mutex() {
   static std::mutex mutex;
   return mutex;
 }
+
+dnnl::stream make_onednn_stream() {
+  const std::lock_guard lock(onednn_creation_mutex());
+  return dnnl::stream(onednn_cpu_engine());
+}
+
+namespace {
 
 memory::data_type onednn_type(ElementType t) {
   switch (t) {
@@ -115,8 +125,8 @@ void append_activation(dnnl::post_ops& ops, Activation act) {
 }
 
 CachedMatmul create_matmul(const GemmArgs& g) {
-  const std::lock_guard lock(creation_mutex());
-  const dnnl::engine& engine = cpu_engine();
+  const std::lock_guard lock(onednn_creation_mutex());
+  const dnnl::engine& engine = onednn_cpu_engine();
   const memory::data_type in = onednn_type(g.a_type), out = onednn_type(g.c_type);
   // op(A) is [m, k] and op(B) is [k, n] in oneDNN's logical dims; a transpose is a stride swap.
   const memory::desc a_md({g.m, g.k}, in,
@@ -179,24 +189,19 @@ class AlignedBuffer {
   std::size_t capacity_ = 0;
 };
 
-dnnl::stream make_stream() {
-  const std::lock_guard lock(creation_mutex());
-  return dnnl::stream(cpu_engine());
-}
-
 struct ThreadState {
   std::unordered_map<PrimitiveKey, CachedMatmul, PrimitiveKeyHash> cache;
   AlignedBuffer scratchpad, a_stage, b_stage, c_stage;
-  dnnl::stream stream = make_stream();
+  dnnl::stream stream = make_onednn_stream();
 
   // Releasing oneDNN objects touches the library's shared state too (see creation_mutex).
   void release_primitives() {
-    const std::lock_guard lock(creation_mutex());
+    const std::lock_guard lock(onednn_creation_mutex());
     cache.clear();
   }
   ~ThreadState() {
     release_primitives();
-    const std::lock_guard lock(creation_mutex());
+    const std::lock_guard lock(onednn_creation_mutex());
     stream = dnnl::stream();
   }
   ThreadState() = default;

@@ -40,4 +40,19 @@ inline void tile_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const In* 
   cpu::gemm(args);
 }
 
+// h = act(z) for a [rows, cols] fp32 tile into T ∈ {float, bfloat16} (gemm.hpp's activate).
+template <typename T>
+inline void activate_tile(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                          std::int64_t ldz, T* h, std::int64_t ldh) {
+  cpu::activate(act, rows, cols, z, ldz, h, element_type_of<T>(), ldh);
+}
+
+// dz = grad · act′(z) for a [rows, cols] fp32 tile (grad row-dense) into T ∈ {float, bfloat16}.
+template <typename T>
+inline void activate_backward_tile(Activation act, std::int64_t rows, std::int64_t cols,
+                                   const float* z, std::int64_t ldz, const float* grad, T* dz,
+                                   std::int64_t lddz) {
+  cpu::activate_backward(act, rows, cols, z, ldz, grad, dz, element_type_of<T>(), lddz);
+}
+
 }  // namespace flashmoe::platform

@@ -55,8 +55,9 @@ struct TransportView {
 
 class LocalWorld {
  public:
-  // Allocates world_size zero-filled buffers of `bytes_per_rank` bytes, 64-byte aligned.
-  LocalWorld(int world_size, std::size_t bytes_per_rank);
+  // Allocates world_size buffers of `bytes_per_rank` bytes, 64-byte aligned, zero-filled unless
+  // zero_fill is false (then the owner clears what must start at zero; see in_process_layer).
+  LocalWorld(int world_size, std::size_t bytes_per_rank, bool zero_fill = true);
 
   TransportView view() { return {pointers_.data(), world_size_, &abort_flag_}; }
   int world_size() const { return world_size_; }

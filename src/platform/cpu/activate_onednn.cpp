@@ -1,0 +1,174 @@
+// cpu::activate: an elementwise activation through oneDNN's eltwise primitive, one thread per
+// call (the calling thread's OpenMP team is pinned to 1, as for gemm) with the primitive cached
+// per thread by (activation, element count). oneDNN 2.6's eltwise has one data type for source
+// and destination, so the result is formed in an f32 row-dense staging buffer and then rounded
+// (bf16) or copied into the strided destination.
+#include <omp.h>
+
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "dnnl.hpp"
+#include "flashmoe/error.hpp"
+#include "flashmoe/half.hpp"
+#include "platform/cpu/gemm.hpp"
+#include "platform/cpu/onednn_shared.hpp"
+
+namespace flashmoe::cpu {
+namespace {
+
+using dnnl::memory;
+
+dnnl::algorithm algorithm_of(Activation act, float& alpha) {
+  alpha = 0.0f;
+  switch (act) {
+    case Activation::relu:
+      return dnnl::algorithm::eltwise_relu;
+    case Activation::gelu:
+      return dnnl::algorithm::eltwise_gelu_erf;
+    case Activation::gelu_tanh:
+      return dnnl::algorithm::eltwise_gelu_tanh;
+    case Activation::silu:
+      alpha = 1.0f;  // swish(z) = z · σ(alpha z)
+      return dnnl::algorithm::eltwise_swish;
+    case Activation::identity:
+      return dnnl::algorithm::eltwise_linear;  // alpha z + beta, with alpha 1 below
+    case Activation::swiglu:
+    case Activation::geglu:
+      break;
+  }
+  FLASHMOE_FAIL("activate: activation = ", to_string(act), " is not a plain activation");
+}
+
+// Forward: src → dst. Backward: (src, diff_dst) → diff_src, in `primitive`, `src`, `dst` and
+// `diff_dst` (dst then plays diff_src).
+struct CachedEltwise {
+  dnnl::primitive primitive;
+  memory src, dst, diff_dst;
+};
+
+// (activation, element count, backward) → primitive.
+using EltwiseKey = std::tuple<int, std::int64_t, bool>;
+
+struct EltwiseState {
+  std::map<EltwiseKey, CachedEltwise> cache;
+  std::vector<float> src_stage, dst_stage;
+  dnnl::stream stream = detail::make_onednn_stream();
+
+  EltwiseState() = default;
+  EltwiseState(const EltwiseState&) = delete;
+  EltwiseState& operator=(const EltwiseState&) = delete;
+  ~EltwiseState() {
+    const std::lock_guard lock(detail::onednn_creation_mutex());
+    cache.clear();
+    stream = dnnl::stream();
+  }
+};
+
+CachedEltwise create(Activation act, std::int64_t count, bool backward) {
+  const std::lock_guard lock(detail::onednn_creation_mutex());
+  const dnnl::engine& engine = detail::onednn_cpu_engine();
+  float alpha = 0.0f;
+  const dnnl::algorithm algorithm = algorithm_of(act, alpha);
+  if (act == Activation::identity) alpha = 1.0f;
+  const memory::desc md({count}, memory::data_type::f32, memory::format_tag::a);
+  const dnnl::eltwise_forward::primitive_desc forward(
+      dnnl::eltwise_forward::desc(
+          backward ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+          algorithm, md, alpha, 0.0f),
+      engine);
+  CachedEltwise entry{dnnl::eltwise_forward(forward), memory(md, engine, nullptr),
+                      memory(md, engine, nullptr), memory(md, engine, nullptr)};
+  if (backward)
+    entry.primitive = dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(
+        dnnl::eltwise_backward::desc(algorithm, md, md, alpha, 0.0f), engine, forward));
+  return entry;
+}
+
+thread_local EltwiseState state;
+
+CachedEltwise& primitive_for(Activation act, std::int64_t count, bool backward) {
+  const EltwiseKey key{static_cast<int>(act), count, backward};
+  auto it = state.cache.find(key);
+  if (it == state.cache.end()) it = state.cache.emplace(key, create(act, count, backward)).first;
+  return it->second;
+}
+
+// A row-dense view of the f32 [rows, cols] matrix `m` (row stride ld): m itself, or a copy.
+const float* dense_rows(const float* m, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                        std::vector<float>& stage) {
+  if (ld == cols) return m;
+  stage.resize(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t i = 0; i < rows; ++i)
+    std::memcpy(stage.data() + i * cols, m + i * ld,
+                static_cast<std::size_t>(cols) * sizeof(float));
+  return stage.data();
+}
+
+// The dense f32 result `out` into dst (row stride dst_ld), rounded when dst is bf16.
+void store_rows(const float* out, std::int64_t rows, std::int64_t cols, void* dst,
+                ElementType dst_type, std::int64_t dst_ld) {
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* row = out + i * cols;
+    if (dst_type == ElementType::f32) {
+      std::memcpy(static_cast<float*>(dst) + i * dst_ld, row,
+                  static_cast<std::size_t>(cols) * sizeof(float));
+    } else {
+      bfloat16* d = static_cast<bfloat16*>(dst) + i * dst_ld;
+      for (std::int64_t j = 0; j < cols; ++j) d[j] = bfloat16::from_float(row[j]);
+    }
+  }
+}
+
+void check_shape(const char* what, std::int64_t rows, std::int64_t cols, std::int64_t src_ld,
+                 ElementType dst_type, std::int64_t dst_ld) {
+  FLASHMOE_CHECK(rows >= 0 && cols >= 0 && src_ld >= cols && dst_ld >= cols, what,
+                 ": need rows, cols ≥ 0 and src_ld, dst_ld ≥ cols; got rows = ", rows,
+                 ", cols = ", cols, ", src_ld = ", src_ld, ", dst_ld = ", dst_ld);
+  FLASHMOE_CHECK(dst_type == ElementType::f32 || dst_type == ElementType::bf16, what,
+                 ": dst_type = ", to_string(dst_type), " (allowed: f32, bf16)");
+}
+
+}  // namespace
+
+void activate(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
+              std::int64_t src_ld, void* dst, ElementType dst_type, std::int64_t dst_ld) {
+  check_shape("activate", rows, cols, src_ld, dst_type, dst_ld);
+  if (rows == 0 || cols == 0) return;
+  omp_set_num_threads(1);
+  CachedEltwise& e = primitive_for(act, rows * cols, false);
+  const bool direct = dst_type == ElementType::f32 && dst_ld == cols;
+  if (!direct) state.dst_stage.resize(static_cast<std::size_t>(rows * cols));
+  float* out = direct ? static_cast<float*>(dst) : state.dst_stage.data();
+  // oneDNN's handles are non-const; it only reads src.
+  e.src.set_data_handle(const_cast<float*>(dense_rows(src, rows, cols, src_ld, state.src_stage)));
+  e.dst.set_data_handle(out);
+  e.primitive.execute(state.stream, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
+  state.stream.wait();
+  if (!direct) store_rows(out, rows, cols, dst, dst_type, dst_ld);
+}
+
+void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
+                       std::int64_t src_ld, const float* grad, void* dst, ElementType dst_type,
+                       std::int64_t dst_ld) {
+  check_shape("activate_backward", rows, cols, src_ld, dst_type, dst_ld);
+  if (rows == 0 || cols == 0) return;
+  omp_set_num_threads(1);
+  CachedEltwise& e = primitive_for(act, rows * cols, true);
+  const bool direct = dst_type == ElementType::f32 && dst_ld == cols;
+  if (!direct) state.dst_stage.resize(static_cast<std::size_t>(rows * cols));
+  float* out = direct ? static_cast<float*>(dst) : state.dst_stage.data();
+  e.src.set_data_handle(const_cast<float*>(dense_rows(src, rows, cols, src_ld, state.src_stage)));
+  e.diff_dst.set_data_handle(const_cast<float*>(grad));
+  e.dst.set_data_handle(out);
+  e.primitive.execute(
+      state.stream,
+      {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
+  state.stream.wait();
+  if (!direct) store_rows(out, rows, cols, dst, dst_type, dst_ld);
+}
+
+}  // namespace flashmoe::cpu
