@@ -8,8 +8,8 @@
 
 namespace flashmoe::cli {
 
-// The candidate closest to `word` by edit distance ('-' and '_' count as equal, so --top-k
-// finds --top_k), when it is close enough to be a plausible typo; otherwise nothing.
+// The candidate closest to `word` when it is a plausible typo (common/nearest_word.hpp's rule);
+// otherwise nothing.
 std::optional<std::string> nearest(std::string_view word,
                                    const std::vector<std::string>& candidates);
 

@@ -19,9 +19,6 @@ std::optional<bool> parse_bool(std::string_view text);
 // The shortest decimal text that reads back as exactly the same double ("1.25", "60").
 std::string format_double(double value);
 
-// Levenshtein distance (insertions, deletions and substitutions each cost 1).
-std::size_t edit_distance(std::string_view a, std::string_view b);
-
 // "unknown key 'topk' in <where>; did you mean 'top_k'?" — or, when no valid key is close,
 // the list of valid keys. `where` may be empty (command-line overrides).
 std::string unknown_key_message(std::string_view key, std::string_view where,
