@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/help_text.hpp"
+#include "cli/mpi_launch.hpp"
 #include "cli/usage_error.hpp"
 #include "flashmoe/error.hpp"
 
@@ -122,6 +124,10 @@ int bench_command(const Args& args) {
     std::cout << bench_help();
     return kExitOk;
   }
+  // Under mpirun every process would run its own in-process benchmark: refuse instead
+  // (docs/mpi.md, "What is left").
+  if (wants_mpi_transport(std::nullopt))
+    throw UsageError("flashmoe bench does not run over MPI yet; run it without mpirun");
   const bench::BenchOptions options = make_options(parsed);
   const std::optional<std::string> json_path = parsed.value("json");
 

@@ -1,5 +1,6 @@
 // flashmoe run: build a problem (random or --load), run one backend, report, and optionally
-// check against the reference and save everything.
+// check against the reference and save everything. Under MPI (mpi_launch.hpp) the engine runs
+// one rank per process instead (run_mpi.cpp).
 #include <chrono>
 #include <iostream>
 
@@ -7,9 +8,14 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/help_text.hpp"
+#include "cli/mpi_launch.hpp"
 #include "cli/run_options.hpp"
 #include "cli/run_summary.hpp"
+#include "cli/usage_error.hpp"
 #include "io/run_layout.hpp"
+#ifdef FLASHMOE_HAVE_MPI
+#include "cli/run_mpi.hpp"
+#endif
 
 namespace flashmoe::cli {
 
@@ -23,6 +29,15 @@ int run_command(const Args& args) {
     return kExitOk;
   }
 
+  if (wants_mpi_transport(parsed.value("transport"))) {
+#ifdef FLASHMOE_HAVE_MPI
+    return run_command_mpi(parsed);
+#else
+    throw UsageError(
+        "the mpi transport is not built into this flashmoe (CMake found no MPI); "
+        "use --transport local or rebuild with MPI");
+#endif
+  }
   const RunRequest request = make_run_request(parsed);
   for (const std::string& note : request.notes) std::cerr << "flashmoe: note: " << note << '\n';
 
@@ -40,7 +55,10 @@ int run_command(const Args& args) {
     if (!request.quiet) std::cout << "saved to " << *request.save_dir << '\n';
   }
   if (!request.check) return kExitOk;
+  return report_check(request, results);
+}
 
+int report_check(const RunRequest& request, const Results& results) {
   const CheckReport report = check_against_reference(request.problem, results);
   if (request.quiet) {
     // The verdict, and for a failure which tensors missed the tolerance by how much.

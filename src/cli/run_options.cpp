@@ -78,7 +78,7 @@ void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, bool
   }
 }
 
-Problem problem_from_options(const ParsedArgs& args, RunRequest& request) {
+Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int default_ranks) {
   LoadedConfig loaded;
   if (const auto file = args.value("config")) {
     loaded = load_config_file(*file);
@@ -94,7 +94,8 @@ Problem problem_from_options(const ParsedArgs& args, RunRequest& request) {
     if (is_config_key(option.name)) set_config_field(config, option.name, option.value);
 
   const int world_size =
-      static_cast<int>(parse_integer("--ranks", args.value("ranks").value_or("1"), 1, 1024));
+      args.has("ranks") ? static_cast<int>(parse_integer("--ranks", *args.value("ranks"), 1, 1024))
+                        : default_ranks;
   validate(config, world_size);
   const std::uint64_t seed = parse_unsigned("--seed", args.value("seed").value_or("0"));
   const bool backward =
@@ -122,7 +123,12 @@ const std::vector<OptionSpec>& run_options() {
       {"backend", Kind::value, "NAME",
        "backend to run: " + backend_names() +
            "\n(default: the first of these that supports the configuration)"},
-      {"ranks", Kind::value, "W", "expert-parallel ranks, run in this process (default 1)"},
+      {"ranks", Kind::value, "W",
+       "expert-parallel ranks, run in this process (default 1; under\n"
+       "mpirun the job's processes are the ranks: absent or equal to -np)"},
+      {"transport", Kind::value, "local|mpi",
+       "how ranks talk: local (threads of this process) or mpi (one rank\n"
+       "per process; default when started by mpirun/mpiexec/srun)"},
       {"tokens", Kind::value, "S|S0,S1,...",
        "tokens per rank: one count for every rank, or one per rank\n"
        "(default: the FlashDMoE file's, else min(max_tokens, " +
@@ -170,7 +176,7 @@ std::vector<OptionSpec> run_options_with_config_keys() {
   return options;
 }
 
-RunRequest make_run_request(const ParsedArgs& args) {
+RunRequest make_run_request(const ParsedArgs& args, int default_ranks) {
   RunRequest request;
   // A named backend first: a misspelt name is refused before any input is generated or read.
   if (const auto name = args.value("backend")) request.backend = &find_backend(*name);
@@ -187,7 +193,7 @@ RunRequest make_run_request(const ParsedArgs& args) {
     request.load_dir = *dir;
     request.problem = io::load_problem(*dir);
   } else {
-    request.problem = problem_from_options(args, request);
+    request.problem = problem_from_options(args, request, default_ranks);
   }
   if (request.backend == nullptr) request.backend = &default_backend_for(request.problem.config);
 

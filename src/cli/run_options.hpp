@@ -34,7 +34,12 @@ struct RunRequest {
 };
 
 // Throws UsageError for contradictory or malformed options and flashmoe::Error for invalid
-// configurations or token counts.
-RunRequest make_run_request(const ParsedArgs& args);
+// configurations or token counts. default_ranks: the world size when --ranks is absent (under
+// MPI, the job's size).
+RunRequest make_run_request(const ParsedArgs& args, int default_ranks = 1);
+
+// The end of a run once every rank's results are in one place: the --check comparison and its
+// report; returns the exit status (run_command.cpp).
+int report_check(const RunRequest& request, const Results& results);
 
 }  // namespace flashmoe::cli

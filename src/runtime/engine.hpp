@@ -11,6 +11,7 @@
 
 #include "flashmoe/problem.hpp"
 #include "runtime/fault_injection.hpp"
+#include "runtime/layer_world.hpp"
 #include "runtime/tile_shape.hpp"
 #include "runtime/workspace_layout.hpp"
 
@@ -40,6 +41,11 @@ class InProcessLayer {
   // `problem` must outlive the layer: its tensors are read in place at every pass, so their
   // values may change between passes (new x, dout, weights); their shapes may not.
   explicit InProcessLayer(const Problem& problem, EngineOptions options = {});
+  // The same layer over another world: it drives only world's local ranks (an MPI world: this
+  // process's rank; runtime/mpi_layer_world.hpp) and fills only their entries of results().
+  // Only the local ranks' entries of problem.ranks are read.
+  InProcessLayer(const Problem& problem, EngineOptions options,
+                 const runtime::LayerWorldFactory& world);
   ~InProcessLayer();
   InProcessLayer(const InProcessLayer&) = delete;
   InProcessLayer& operator=(const InProcessLayer&) = delete;

@@ -1,8 +1,10 @@
-// Host side of the in-process engine: sizes and owns every rank's workspace, prepares each
-// pass, launches the workers and collects results. Passes are separated by a world fence (all
-// worker threads of a pass join before the next pass is prepared), which is what makes it safe
-// to reset this rank's counters and queue here; signals are epoch-tagged anyway, the invariant
-// a persistent device kernel without that fence relies on (docs/engine.md).
+// Host side of the engine: sizes and owns the workspace of every rank this process drives (all
+// of them in process, its own under MPI — the LayerWorld decides, layer_world.hpp), prepares
+// each pass, launches the workers and collects results. Passes are separated by a world fence
+// (all worker threads of a pass join, and under MPI every rank passes MpiWorld::pass_fence after
+// its reset), which is what makes it safe to reset the counters and queue here; signals are
+// epoch-tagged anyway, the invariant a persistent device kernel without that fence relies on
+// (docs/engine.md). Results hold the local ranks' outputs; other ranks' entries stay empty.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -17,9 +19,9 @@
 #include "platform/cpu/worker_loop.hpp"
 #include "platform/cpu/worker_threads.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/layer_world.hpp"
 #include "runtime/processor.hpp"
 #include "runtime/subscriber.hpp"
-#include "transport/local/local_world.hpp"
 
 namespace flashmoe::engine {
 
@@ -65,21 +67,23 @@ class LayerImpl final : public InProcessLayer::Impl {
   using Acc = accumulate_t<T>;
 
  public:
-  LayerImpl(const Problem& problem, EngineOptions options)
+  LayerImpl(const Problem& problem, EngineOptions options, const runtime::LayerWorldFactory& world)
       : problem_(problem),
         options_(std::move(options)),
         config_(problem.config),
         world_size_(problem.world_size),
         workers_(choose_workers(options_.workers_per_rank, problem.world_size)),
         layout_(make_layout()),
-        world_(world_size_, layout_.symmetric_bytes, /*zero_fill=*/false) {
+        world_(world(layout_.symmetric_bytes)) {
+    FLASHMOE_CHECK(world_->world_size() == world_size_, "engine: the world has ",
+                   world_->world_size(), " ranks, the problem ", world_size_);
     const ElementType acc_type = element_type_of<Acc>();
     const std::int64_t E = config_.experts, H = config_.hidden, P = config_.ffn;
     const std::int64_t R = config_.w1_rows(), L = config_.local_experts(world_size_);
     const std::int64_t k = config_.top_k;
     results_.ranks.resize(static_cast<std::size_t>(world_size_));
     per_rank_.resize(static_cast<std::size_t>(world_size_));
-    for (int r = 0; r < world_size_; ++r) {
+    for (const int r : world_->local_ranks()) {
       const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
       PerRank& own = per_rank_[static_cast<std::size_t>(r)];
       RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
@@ -87,7 +91,7 @@ class LayerImpl final : public InProcessLayer::Impl {
       own.private_area.reset(static_cast<std::byte*>(::operator new[](
           std::max<std::size_t>(layout_.private_bytes, 64), std::align_val_t{64})));
       clear_except(own.private_area.get(), layout_.private_bytes, private_data_regions());
-      clear_except(world_.buffer(r), layout_.symmetric_bytes, symmetric_data_regions());
+      clear_except(world_->buffer(r), layout_.symmetric_bytes, symmetric_data_regions());
       for (int w = 0; w < workers_; ++w)
         own.scratch.emplace_back(ElementType::u8,
                                  Shape{static_cast<std::int64_t>(layout_.scratch_bytes)});
@@ -112,7 +116,7 @@ class LayerImpl final : public InProcessLayer::Impl {
                     config_.bias,       config_.normalize_weights,
                     problem.d_aux,      problem.d_z};
       s.faults = options_.faults;
-      s.world = world_.view();
+      s.world = world_->view(r);
       s.private_area = own.private_area.get();
       s.tokens = S;
       s.capacity = math::expert_capacity(S, k, E, config_.capacity_factor, config_.drop_tokens);
@@ -140,7 +144,7 @@ class LayerImpl final : public InProcessLayer::Impl {
 
   void backward() override {
     FLASHMOE_CHECK(forward_done_, "backward: run forward() on this layer first");
-    for (int r = 0; r < world_size_; ++r)
+    for (const int r : world_->local_ranks())
       FLASHMOE_CHECK(problem_.ranks[static_cast<std::size_t>(r)].dout.defined(),
                      "backward: tensor dout (rank ", r, ") is missing");
     bind_inputs(PassKind::backward);
@@ -151,9 +155,7 @@ class LayerImpl final : public InProcessLayer::Impl {
 
   const Results& results() const override { return results_; }
   const WorkspaceLayout& layout() const override { return layout_; }
-  const std::byte* symmetric_buffer(int rank) const override {
-    return const_cast<transport::LocalWorld&>(world_).buffer(rank);
-  }
+  const std::byte* symmetric_buffer(int rank) const override { return world_->buffer(rank); }
 
  private:
   struct PerRank {
@@ -174,7 +176,7 @@ class LayerImpl final : public InProcessLayer::Impl {
     const bool widen = pass == PassKind::backward;
     if constexpr (!std::is_same_v<T, Acc>)
       if (widen) widen_into(problem_.wg, wg_acc_);
-    for (int r = 0; r < world_size_; ++r) {
+    for (const int r : world_->local_ranks()) {
       const RankInputs& in = problem_.ranks[static_cast<std::size_t>(r)];
       PerRank& own = per_rank_[static_cast<std::size_t>(r)];
       RankState<T>& s = own.state;
@@ -279,7 +281,7 @@ class LayerImpl final : public InProcessLayer::Impl {
     zero_region(s, l.packet_seen);
     zero_region(s, l.expert_packets_seen);
     zero_region(s, l.row_tile_progress);
-    std::byte* symmetric = world_.buffer(r);
+    std::byte* symmetric = world_->buffer(r);
     const runtime::Region counters = pass == PassKind::forward ? l.combine_counters : l.dx_counters;
     std::memset(symmetric + counters.offset, 0, counters.bytes);
     const std::int64_t tiles = s.active_token_tiles;
@@ -304,25 +306,34 @@ class LayerImpl final : public InProcessLayer::Impl {
 
   void run_pass(PassKind pass) {
     ++epoch_;
-    world_.clear_abort();
-    for (int r = 0; r < world_size_; ++r) prepare_rank(r, pass);
+    world_->begin_pass();
+    const std::vector<int>& ranks = world_->local_ranks();
+    for (const int r : ranks) prepare_rank(r, pass);
+    world_->fence_after_reset();
     const double timeout = config_.wait_timeout_s;
     const bool tracing = !options_.trace_path.empty();
     const std::int64_t start = platform::steady_now_ns();
     if (trace_origin_ns_ == 0) trace_origin_ns_ = start;
     platform::run_worker_threads(
-        world_size_, workers_,
-        [&](int rank, int worker) {
+        static_cast<int>(ranks.size()), workers_,
+        [&](int index, int worker) {
+          const int rank = ranks[static_cast<std::size_t>(index)];
           PerRank& own = per_rank_[static_cast<std::size_t>(rank)];
           std::byte* scratch =
               static_cast<std::byte*>(own.scratch[static_cast<std::size_t>(worker)].raw());
           const runtime::WorkerScratch<T> views{
               reinterpret_cast<Acc*>(scratch),
               reinterpret_cast<T*>(scratch + layout_.scratch_row_offset)};
-          platform::run_worker(own.state, pass, views, timeout, worker, tracing,
-                               own.stats[static_cast<std::size_t>(worker)]);
+          try {
+            platform::run_worker(own.state, pass, views, timeout, worker, tracing,
+                                 own.stats[static_cast<std::size_t>(worker)]);
+          } catch (...) {
+            world_->raise_abort();
+            throw;
+          }
         },
-        world_.abort_flag());
+        world_->abort_flag());
+    world_->check_pass_complete();
     const double wall = static_cast<double>(platform::steady_now_ns() - start) * 1e-9;
     const std::string prefix = pass == PassKind::forward ? "forward" : "backward";
     results_.seconds[prefix] += wall;
@@ -345,7 +356,7 @@ class LayerImpl final : public InProcessLayer::Impl {
 
   void collect_routing() {
     const std::int64_t k = config_.top_k, E = config_.experts;
-    for (int r = 0; r < world_size_; ++r) {
+    for (const int r : world_->local_ranks()) {
       const RankState<T>& s = per_rank_[static_cast<std::size_t>(r)].state;
       RankOutputs& out = results_.ranks[static_cast<std::size_t>(r)];
       const std::size_t slots = static_cast<std::size_t>(s.tokens * k);
@@ -371,7 +382,7 @@ class LayerImpl final : public InProcessLayer::Impl {
   int world_size_;
   int workers_;
   WorkspaceLayout layout_;
-  transport::LocalWorld world_;
+  std::unique_ptr<runtime::LayerWorld> world_;
   std::vector<Acc> wg_acc_;
   std::vector<PerRank> per_rank_;
   Results results_;
@@ -381,7 +392,8 @@ class LayerImpl final : public InProcessLayer::Impl {
   std::int64_t trace_origin_ns_ = 0;
 };
 
-std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOptions options) {
+std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOptions options,
+                                                const runtime::LayerWorldFactory& world) {
   validate_problem(problem);
   FLASHMOE_CHECK(
       problem.world_size <= 32767 && problem.config.local_experts(problem.world_size) <= 32767,
@@ -390,11 +402,11 @@ std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOp
       " must be ≤ 32767");
   switch (problem.config.dtype) {
     case DType::fp64:
-      return std::make_unique<LayerImpl<double>>(problem, std::move(options));
+      return std::make_unique<LayerImpl<double>>(problem, std::move(options), world);
     case DType::fp32:
-      return std::make_unique<LayerImpl<float>>(problem, std::move(options));
+      return std::make_unique<LayerImpl<float>>(problem, std::move(options), world);
     case DType::bf16:
-      return std::make_unique<LayerImpl<bfloat16>>(problem, std::move(options));
+      return std::make_unique<LayerImpl<bfloat16>>(problem, std::move(options), world);
     case DType::fp16:
       break;
   }
@@ -405,7 +417,12 @@ std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOp
 }  // namespace
 
 InProcessLayer::InProcessLayer(const Problem& problem, EngineOptions options)
-    : impl_(make_impl(problem, std::move(options))) {}
+    : InProcessLayer(problem, std::move(options), [&problem](std::size_t symmetric_bytes) {
+        return std::make_unique<runtime::LocalLayerWorld>(problem.world_size, symmetric_bytes);
+      }) {}
+InProcessLayer::InProcessLayer(const Problem& problem, EngineOptions options,
+                               const runtime::LayerWorldFactory& world)
+    : impl_(make_impl(problem, std::move(options), world)) {}
 InProcessLayer::~InProcessLayer() = default;
 void InProcessLayer::forward() {
   impl_->forward();

@@ -5,15 +5,23 @@
 #   - its output matches REGEX (the report names what went wrong);
 #   - it ended within MAX_SECONDS (no hang: timeouts and MPI_Abort did their work);
 #   - no process of the job is left afterwards (found by a unique --tag argument appended to
-#     the command line, which the test program ignores).
+#     the command line, which the test program ignores; a command that takes no such argument
+#     marks with @TAG@ an argument whose value may carry the tag instead, e.g. a path).
 set -u
 regex=$1
 max_seconds=$2
 shift 3  # REGEX MAX_SECONDS --
-tag="--tag=flashmoe-expect-$$-${RANDOM}"
+tag="flashmoe-expect-$$-${RANDOM}"
+command=()
+placed=false
+for argument in "$@"; do
+  [[ "$argument" == *@TAG@* ]] && placed=true
+  command+=("${argument//@TAG@/$tag}")
+done
+$placed || command+=("--tag=$tag")
 
 start=$(date +%s%N)
-output=$("$@" "$tag" 2>&1)
+output=$("${command[@]}" 2>&1)
 status=$?
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 printf '%s\n' "$output"

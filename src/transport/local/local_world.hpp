@@ -6,6 +6,8 @@
 //             the puts that precede it;
 //   poll    — an acquire load of a word in one's own buffer.
 // TransportView is the trivially copyable handle the actors use; LocalWorld owns the memory.
+// On the host a view may instead route its operations to ranks in other processes (`remote`,
+// see remote_transport.hpp); then `buffers` holds only the own rank's buffer.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +18,7 @@
 
 #include "flashmoe/macros.hpp"
 #include "platform/cpu/atomics.hpp"
+#include "transport/remote_transport.hpp"
 
 namespace flashmoe::transport {
 
@@ -23,25 +26,46 @@ struct TransportView {
   std::byte* const* buffers = nullptr;  // [world_size] symmetric buffers
   int world_size = 0;
   std::uint32_t* abort_flag = nullptr;  // raised when any rank failed; everybody stops waiting
+  // Host only: when set, put/signal/poll go to other processes through it, and aborted() also
+  // reports an abort raised by any rank of the job. Never set for a device view.
+  const RemoteTransport* remote = nullptr;
 
   FLASHMOE_HOST_DEVICE void put(int dest_rank, std::size_t offset, const void* source,
                                 std::size_t bytes) const {
+#if !defined(__CUDA_ARCH__)
+    if (remote != nullptr) return remote->put(dest_rank, offset, source, bytes);
+#endif
     std::memcpy(buffers[dest_rank] + offset, source, bytes);
   }
   // The word at `offset` of dest_rank's buffer becomes `value`; earlier puts by this thread are
   // visible to whoever reads the value with an acquire load.
   FLASHMOE_HOST_DEVICE void signal_store(int dest_rank, std::size_t offset,
                                          std::uint64_t value) const {
+#if !defined(__CUDA_ARCH__)
+    if (remote != nullptr) return remote->signal_store(dest_rank, offset, value);
+#endif
     platform::store_release(word(dest_rank, offset), value);
   }
   FLASHMOE_HOST_DEVICE void signal_add(int dest_rank, std::size_t offset,
                                        std::uint64_t value) const {
+#if !defined(__CUDA_ARCH__)
+    if (remote != nullptr) return remote->signal_add(dest_rank, offset, value);
+#endif
     platform::fetch_add_acq_rel(word(dest_rank, offset), value);
   }
   FLASHMOE_HOST_DEVICE std::uint64_t poll(int rank, std::size_t offset) const {
+#if !defined(__CUDA_ARCH__)
+    if (remote != nullptr) return remote->poll(offset);  // only the own rank is polled
+#endif
     return platform::load_acquire(word(rank, offset));
   }
-  FLASHMOE_HOST_DEVICE bool aborted() const { return platform::load_acquire(*abort_flag) != 0; }
+  FLASHMOE_HOST_DEVICE bool aborted() const {
+    if (platform::load_acquire(*abort_flag) != 0) return true;
+#if !defined(__CUDA_ARCH__)
+    if (remote != nullptr) return remote->aborted();
+#endif
+    return false;
+  }
   template <typename T>
   FLASHMOE_HOST_DEVICE T* at(int rank, std::size_t offset) const {
     return reinterpret_cast<T*>(buffers[rank] + offset);

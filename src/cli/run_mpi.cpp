@@ -1,0 +1,96 @@
+#include "cli/run_mpi.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <utility>
+
+#include "cli/exit_codes.hpp"
+#include "cli/mpi_gather.hpp"
+#include "cli/run_options.hpp"
+#include "cli/run_summary.hpp"
+#include "cli/usage_error.hpp"
+#include "flashmoe/error.hpp"
+#include "io/run_layout.hpp"
+#include "runtime/mpi_layer_world.hpp"
+#include "transport/mpi/mpi_program.hpp"
+
+namespace flashmoe::cli {
+namespace {
+
+// Test-only hooks (tests/mpi/CMakeLists.txt), read from the environment so that one rank of a
+// job can be made to differ — which no command line shared by every rank can express:
+//   FLASHMOE_TEST_RANK_TOP_K=r:k             rank r uses top_k = k (a configuration mismatch);
+//   FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK=r  rank r never sends its dispatch packets (a stall).
+void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options) {
+  if (const char* value = std::getenv("FLASHMOE_TEST_RANK_TOP_K")) {
+    const std::string text(value);
+    const std::size_t colon = text.find(':');
+    FLASHMOE_CHECK(colon != std::string::npos, "FLASHMOE_TEST_RANK_TOP_K=", text,
+                   ": expected RANK:TOP_K");
+    if (std::stoi(text.substr(0, colon)) == rank)
+      problem.config.top_k = std::stoi(text.substr(colon + 1));
+  }
+  if (const char* value = std::getenv("FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK"))
+    options.faults.drop_dispatch_from_rank = std::stoi(value);
+}
+
+int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
+  const int rank = session.rank(), size = session.world_size();
+  if (const auto ranks = args.value("ranks");
+      ranks && parse_integer("--ranks", *ranks, 1, 1024) != size)
+    throw UsageError("--ranks " + *ranks + " but the MPI job has " + std::to_string(size) +
+                     " processes: under MPI every process is one rank (omit --ranks)");
+  RunRequest request = make_run_request(args, size);
+  FLASHMOE_CHECK(request.problem.world_size == size, "--load ", request.load_dir.value_or(""),
+                 ": the saved run has ", request.problem.world_size, " ranks but the MPI job has ",
+                 size, " processes");
+  if (request.backend->name != "cpu")
+    throw UsageError("under MPI only the cpu engine runs, not the " +
+                     std::string(request.backend->name) + " backend");
+  if (rank == 0)
+    for (const std::string& note : request.notes) std::cerr << "flashmoe: note: " << note << '\n';
+
+  engine::EngineOptions options;
+  options.workers_per_rank = request.backend_options.workers_per_rank;
+  // One trace per process; the ranks' files would otherwise overwrite each other.
+  if (!request.backend_options.trace_path.empty())
+    options.trace_path = request.backend_options.trace_path + ".rank" + std::to_string(rank);
+  apply_test_hooks(rank, request.problem, options);
+
+  const auto start = std::chrono::steady_clock::now();
+  Results own = engine::run_mpi_rank(session.comm(), request.problem, options);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const std::string backend(request.backend->name);
+  if (request.save_dir) {
+    const io::RunMeta meta = io::meta_of(request.problem, backend);
+    if (rank == 0) io::save_meta(*request.save_dir, meta, request.problem.wg);
+    io::save_rank(*request.save_dir, meta, rank,
+                  request.problem.ranks[static_cast<std::size_t>(rank)],
+                  own.ranks[static_cast<std::size_t>(rank)]);
+  }
+  // Same decision on every rank (same arguments), so the gather is entered by all or none.
+  if (request.quiet && !request.check) return kExitOk;
+  const Results all = gather_results(session.comm(), std::move(own));
+  if (rank != 0) return kExitOk;
+  if (!request.quiet) {
+    if (request.load_dir) std::cout << "inputs loaded from " << *request.load_dir << '\n';
+    print_summary(std::cout, request.problem, all,
+                  backend + " (mpi, " + std::to_string(size) + " processes)", seconds);
+    if (request.save_dir) std::cout << "saved to " << *request.save_dir << '\n';
+  }
+  if (!request.check) return kExitOk;
+  return report_check(request, all);
+}
+
+}  // namespace
+
+int run_command_mpi(const ParsedArgs& args) {
+  return transport::run_mpi_program(
+      nullptr, nullptr, [&](transport::MpiSession& session) { return run_rank(args, session); });
+}
+
+}  // namespace flashmoe::cli

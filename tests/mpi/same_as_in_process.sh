@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# same_as_in_process.sh FLASHMOE WORKDIR RANKS -- LAUNCHER... -- RUN ARGS...
+# Runs `flashmoe run ARGS --save` twice — as RANKS MPI processes (LAUNCHER, e.g. mpirun -np 2
+# ...) and as RANKS ranks in one process (--ranks RANKS) — and requires the two saved runs to be
+# byte-identical: every .npy (inputs, out, routing, losses, dx, dwg, dw1, dw2, db1, db2) and
+# meta.json. The engine's results do not depend on where its ranks live (SPEC §5).
+set -eu
+flashmoe=$1
+workdir=$2
+ranks=$3
+shift 4  # FLASHMOE WORKDIR RANKS --
+launcher=()
+while [ "$1" != "--" ]; do
+  launcher+=("$1")
+  shift
+done
+shift
+rm -rf "$workdir"
+mkdir -p "$workdir"
+"${launcher[@]}" "$flashmoe" run "$@" --quiet --save "$workdir/mpi"
+"$flashmoe" run "$@" --quiet --transport local --ranks "$ranks" --save "$workdir/local"
+files=$(cd "$workdir/local" && find . -type f | sort)
+[ "$files" = "$(cd "$workdir/mpi" && find . -type f | sort)" ] || {
+  echo "FAILED: the saved runs hold different files"
+  exit 1
+}
+diff -r "$workdir/mpi" "$workdir/local" || {
+  echo "FAILED: MPI and in-process results differ"
+  exit 1
+}
+echo "SAME: $(wc -l <<<"$files") files byte-identical (${ranks} processes vs ${ranks} threads)"
