@@ -109,24 +109,40 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
     for fp64 layers, fp32 otherwise; their gradients flow to wg and x); with
     return_routing=True, a RoutingRecord is appended to the returned tuple.
     backend: "cpu" (the fused engine; default when built) or "reference".
-    group: None (this process alone). Multi-rank groups need the MPI transport (not built yet).
+    group: None (this process alone, W = 1) or "mpi" (this process is one rank of the MPI job
+    started by mpirun; W = its size; collective: every rank calls moe and backward together, in
+    the same order; only the "cpu" backend). Over MPI, x is this rank's tokens and w1/b1/w2/b2
+    this rank's experts [rank·E/W, (rank+1)·E/W); dx is complete for this rank's tokens,
+    dw1..db2 are the local experts' full gradients, dwg is this rank's tokens' contribution —
+    sum wg.grad over the ranks (flashmoe.world.all_reduce_) as for a data-parallel parameter.
     """
     world = resolve_world(group)
-    E, H = _dim(wg, "wg", 2)
-    rows = _dim(w1, "w1", 3)[1]
-    P = _dim(w2, "w2", 3)[2]
-    if (b1 is None) != (b2 is None):
-        raise ValueError("pass both b1 and b2 (bias = true) or neither (bias = false)")
-    _dim(x, "x", 2)
-    config = make_config(
-        world_size=world.size, hidden=H, ffn=P, experts=E, top_k=top_k, activation=activation,
-        capacity_factor=float(capacity_factor), drop_tokens=drop_tokens, bias=b1 is not None,
-        normalize_weights=normalize_weights, dtype=layer_dtype_name(x.dtype),
-        aux_loss=return_losses, z_loss=return_losses)
-    if config.w1_rows != rows:
-        kind = "2P (gated activation)" if config.w1_rows == 2 * P else "P"
-        raise ValueError(f"tensor w1: expected {config.w1_rows} rows = {kind} for activation "
-                         f"{activation} and P = {P} (from w2), got shape {list(w1.shape)}")
+
+    def checked_config():
+        E, H = _dim(wg, "wg", 2)
+        rows = _dim(w1, "w1", 3)[1]
+        P = _dim(w2, "w2", 3)[2]
+        if (b1 is None) != (b2 is None):
+            raise ValueError("pass both b1 and b2 (bias = true) or neither (bias = false)")
+        _dim(x, "x", 2)
+        config = make_config(
+            world_size=world.size, hidden=H, ffn=P, experts=E, top_k=top_k, activation=activation,
+            capacity_factor=float(capacity_factor), drop_tokens=drop_tokens, bias=b1 is not None,
+            normalize_weights=normalize_weights, dtype=layer_dtype_name(x.dtype),
+            aux_loss=return_losses, z_loss=return_losses)
+        if config.w1_rows != rows:
+            kind = "2P (gated activation)" if config.w1_rows == 2 * P else "P"
+            raise ValueError(f"tensor w1: expected {config.w1_rows} rows = {kind} for activation "
+                             f"{activation} and P = {P} (from w2), got shape {list(w1.shape)}")
+        for tensor, name in zip((x, wg, w1, b1, w2, b2), _INPUT_NAMES):
+            if tensor is not None:
+                buffer_of(tensor, name)  # dtype, device and layout checks
+        return config
+
+    if world.size == 1:
+        config = checked_config()
+    else:
+        config = _agreed(checked_config)
     record = _Record()
     out, aux, z = _MoEFunction.apply(config, backend or _C.default_backend(), world, record,
                                      x, wg, w1, b1, w2, b2)
@@ -134,6 +150,25 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
     if return_routing:
         results += (record.routing,)
     return results[0] if len(results) == 1 else results
+
+
+_INPUT_NAMES = ("x", "wg", "w1", "b1", "w2", "b2")
+
+
+def _agreed(check):
+    """check() on every rank of the MPI job, then a collective agreement: when any rank's check
+    raised, every rank raises (that rank its own error, the others one naming it) instead of
+    leaving the others waiting in the layer's collectives."""
+    try:
+        result = check()
+    except Exception:
+        _C.mpi_agree(True)
+        raise
+    failed, _ = _C.mpi_agree(False)
+    if failed >= 0:
+        raise ValueError(f"rank {failed} of the MPI job refused its arguments (its error says "
+                         "why); every rank abandons this layer call")
+    return result
 
 
 def backends():

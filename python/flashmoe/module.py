@@ -23,6 +23,11 @@ class MoE(nn.Module):
     forward(x) takes [..., hidden] (leading dimensions are flattened into tokens) and returns
     the output of x's shape, or (out, aux_loss, z_loss) with return_losses=True.
     `last_routing` holds the RoutingRecord of the last call (tokens flattened).
+
+    group=None: W = 1 (this process holds every expert). group="mpi": this process is one rank
+    of the MPI job (see flashmoe.moe and docs/python.md): it holds experts
+    [rank·L, (rank+1)·L); forward and backward are collective over the ranks, and wg.grad is
+    this rank's part (sum it over the ranks, e.g. flashmoe.world.all_reduce_).
     """
 
     def __init__(self, hidden, ffn, experts, top_k=2, *, activation="gelu", bias=False,

@@ -2,9 +2,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <utility>
 
 #include "errors.hpp"
+#include "mpi_support.hpp"
+
+#if FLASHMOE_PYTHON_HAVE_MPI
+#include <mpi.h>
+
+#include <thread>
+
+#include "runtime/mpi_layer_world.hpp"
+#endif
 
 namespace flashmoe::python {
 namespace {
@@ -13,10 +23,20 @@ void check_world(const WorldInfo& world) {
   if (world.size < 1 || world.rank < 0 || world.rank >= world.size)
     throw ArgumentError(detail::concat("world: rank ", world.rank, " of size ", world.size,
                                        " is invalid; allowed 0 ≤ rank < size, size ≥ 1"));
-  if (world.size != 1)
-    throw NotBuiltError(
-        detail::concat("multi-rank layers (world size ", world.size,
-                       ") need the MPI transport, which is not built yet; run with a single rank"));
+  if (world.size == 1) return;
+  if (!mpi_built())
+    throw NotBuiltError(detail::concat("multi-rank layers (world size ", world.size,
+                                       ") need the MPI transport, and this flashmoe was built "
+                                       "without MPI; run with a single rank"));
+  if (!mpi_started())
+    throw ArgumentError(detail::concat("world: size ", world.size,
+                                       " needs an MPI job: start the processes with mpirun and "
+                                       "pass group='mpi'"));
+  const auto [size, rank] = mpi_world();
+  if (size != world.size || rank != world.rank)
+    throw ArgumentError(detail::concat("world: rank ", world.rank, " of size ", world.size,
+                                       " but this process is rank ", rank, " of an MPI job of ",
+                                       size, " processes (use group='mpi')"));
 }
 
 bool same_bytes(const HostTensor& a, const HostTensor& b) {
@@ -28,13 +48,46 @@ bool same_bytes(const HostTensor& a, const HostTensor& b) {
 
 LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view backend,
                      WorldInfo world)
-    : backend_(&find_backend(backend)) {
+    : rank_(world.rank) {
   check_world(world);
+  if (world.size == 1) {
+    prepare(std::move(config), inputs, backend, world);
+  } else {
+    // Over MPI an argument error on one rank must not leave the others waiting in the engine's
+    // collectives: every rank checks its own arguments, then all agree (collective) before the
+    // engine starts, and every rank raises when any failed.
+    std::exception_ptr failure;
+    try {
+      prepare(std::move(config), inputs, backend, world);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    const std::int64_t S = failure ? 0 : problem_.tokens(rank_);
+    const auto [failed_rank, max_tokens] = mpi_agree(failure != nullptr, S);
+    if (failure) std::rethrow_exception(failure);
+    if (failed_rank >= 0)
+      throw ArgumentError(detail::concat("rank ", failed_rank, " of ", world.size,
+                                         " refused its arguments (its error says why); every "
+                                         "rank abandons this layer call"));
+    // Every rank sizes its buffers for the largest token count of any rank (the configurations
+    // must be equal for the engine's handshake).
+    problem_.config.max_tokens = std::max<std::int64_t>(max_tokens, 1);
+  }
+  forward_ = run();
+}
+
+void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_view backend,
+                        WorldInfo world) {
+  backend_ = &find_backend(backend);
+  if (world.size > 1 && backend_->name != "cpu")
+    throw ArgumentError(detail::concat("backend '", backend_->name,
+                                       "' cannot run over MPI; only the 'cpu' engine does"));
   if (inputs.x.shape.size() != 2)
     throw ArgumentError(detail::concat("tensor x: expected 2 dimensions [S, ", config.hidden,
                                        "], got ", shape_to_string(inputs.x.shape)));
   const std::int64_t S = inputs.x.shape[0];
-  // max_tokens sizes the backend's buffers; one call needs exactly its own token count.
+  // max_tokens sizes the backend's buffers; one call needs exactly its own token count (over
+  // MPI the constructor raises it to the largest of any rank).
   config.max_tokens = std::max<std::int64_t>(S, 1);
   as_argument_error([&] { validate(config, world.size); });
   if (config.dtype == DType::fp16 && !backend_->supports_fp16)
@@ -49,7 +102,8 @@ LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view 
                                     : "b1/b2 given but bias = false; pass None for both");
   problem_.config = config;
   problem_.world_size = world.size;
-  RankInputs& own = problem_.ranks.emplace_back();
+  problem_.ranks.resize(static_cast<std::size_t>(world.size));
+  RankInputs& own = problem_.ranks[static_cast<std::size_t>(rank_)];
   own.x = copy_in(inputs.x, "x", type, {S, H});
   problem_.wg = copy_in(inputs.wg, "wg", type, {E, H});
   own.w1 = copy_in(inputs.w1, "w1", type, {L, R, H});
@@ -58,28 +112,54 @@ LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view 
     own.b1 = copy_in(*inputs.b1, "b1", type, {L, R});
     own.b2 = copy_in(*inputs.b2, "b2", type, {L, H});
   }
+  // The engine validates every rank's entry; over MPI only this rank's are read, so the others
+  // get placeholders of the right shapes (no tokens; weights shaped like this rank's — a copy of
+  // them per other rank, a cost to remove when the engine validates only its local ranks).
+  for (int r = 0; r < world.size; ++r)
+    if (r != rank_) {
+      RankInputs& other = problem_.ranks[static_cast<std::size_t>(r)];
+      other.x = HostTensor(type, {0, H});
+      other.w1 = own.w1;
+      other.w2 = own.w2;
+      other.b1 = own.b1;
+      other.b2 = own.b2;
+    }
   as_argument_error([&] { validate_problem(problem_); });
-  forward_ = backend_->run(problem_);
+}
+
+Results LayerCall::run() const {
+#if FLASHMOE_PYTHON_HAVE_MPI
+  if (problem_.world_size > 1) {
+    engine::EngineOptions options;
+    const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+    options.workers_per_rank = std::max(1, static_cast<int>(hardware) / problem_.world_size);
+    return engine::run_mpi_rank(layer_comm(), problem_, options);
+  }
+#endif
+  return backend_->run(problem_);
 }
 
 void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {
   const std::int64_t S = tokens(), H = problem_.config.hidden;
-  problem_.ranks.front().dout = copy_in(dout, "dout", storage_type(problem_.config.dtype), {S, H});
+  const ElementType type = storage_type(problem_.config.dtype);
+  for (int r = 0; r < problem_.world_size; ++r)
+    problem_.ranks[static_cast<std::size_t>(r)].dout =
+        r == rank_ ? copy_in(dout, "dout", type, {S, H}) : HostTensor(type, {0, H});
   problem_.backward = true;
   problem_.d_aux = d_aux;
   problem_.d_z = d_z;
-  Results recomputed = backend_->run(problem_);
+  Results recomputed = run();
   // The upstream gradient is not needed past this call; the inputs stay for a second backward
   // (retain_graph=True).
-  problem_.ranks.front().dout = HostTensor();
+  for (RankInputs& in : problem_.ranks) in.dout = HostTensor();
   problem_.backward = false;
   check_same_routing(recomputed);
   gradients_ = std::move(recomputed);
 }
 
 void LayerCall::check_same_routing(const Results& recomputed) const {
-  const Routing& before = forward_.ranks.front().routing;
-  const Routing& now = recomputed.ranks.front().routing;
+  const Routing& before = own(forward_).routing;
+  const Routing& now = own(recomputed).routing;
   if (!same_bytes(before.topk_index, now.topk_index) || !same_bytes(before.kept, now.kept) ||
       before.routed != now.routed || before.accepted != now.accepted)
     throw Error(detail::concat("backend '", backend_->name,
@@ -93,7 +173,7 @@ const std::map<std::string, double>& LayerCall::seconds() const {
 }
 
 const HostTensor& LayerCall::result(std::string_view name) const {
-  const RankOutputs& fwd = forward_.ranks.front();
+  const RankOutputs& fwd = own(forward_);
   if (name == "out") return fwd.out;
   if (name == "topk_index") return fwd.routing.topk_index;
   if (name == "topk_weight") return fwd.routing.topk_weight;
@@ -107,7 +187,7 @@ const HostTensor& LayerCall::result(std::string_view name) const {
   if (!gradients_) throw ArgumentError(detail::concat("result ", name, ": call backward() first"));
   if ((name == "db1" || name == "db2") && !problem_.config.bias)
     throw ArgumentError(detail::concat("result ", name, " does not exist: bias = false"));
-  const RankOutputs& grad = gradients_->ranks.front();
+  const RankOutputs& grad = own(*gradients_);
   if (name == "dx") return grad.dx;
   if (name == "dwg") return grad.dwg;
   if (name == "dw1") return grad.dw1;

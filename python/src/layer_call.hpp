@@ -22,8 +22,9 @@
 
 namespace flashmoe::python {
 
-// Where this process sits among the expert-parallel ranks. Only a single rank (W = 1) exists
-// until the MPI transport is built; anything else is refused with NotBuiltError.
+// Where this process sits among the expert-parallel ranks: W = 1 runs in this process alone; W > 1
+// is one rank of an MPI job (size and rank must be MPI_COMM_WORLD's; built with MPI only). Over
+// MPI the constructor and backward() are collective: every rank makes them, in the same order.
 struct WorldInfo {
   int size = 1;
   int rank = 0;
@@ -48,23 +49,31 @@ class LayerCall {
 
   const Config& config() const { return problem_.config; }
   std::string_view backend() const { return backend_->name; }
-  std::int64_t tokens() const { return problem_.tokens(0); }
-  double aux_loss() const { return forward_.ranks.front().aux_loss; }
-  double z_loss() const { return forward_.ranks.front().z_loss; }
-  const std::vector<std::int64_t>& routed() const { return forward_.ranks.front().routing.routed; }
-  const std::vector<std::int64_t>& accepted() const {
-    return forward_.ranks.front().routing.accepted;
-  }
+  std::int64_t tokens() const { return problem_.tokens(rank_); }
+  double aux_loss() const { return own(forward_).aux_loss; }
+  double z_loss() const { return own(forward_).z_loss; }
+  const std::vector<std::int64_t>& routed() const { return own(forward_).routing.routed; }
+  const std::vector<std::int64_t>& accepted() const { return own(forward_).routing.accepted; }
   bool has_gradients() const { return gradients_.has_value(); }
   // Seconds by phase of the last run (forward, or the recomputing backward call).
   const std::map<std::string, double>& seconds() const;
 
  private:
+  // Checks and copies the arguments into problem_ (this rank's entry, placeholders for the
+  // others); local, no collective.
+  void prepare(Config config, const LayerInputs& inputs, std::string_view backend, WorldInfo world);
   const HostTensor& result(std::string_view name) const;
+  // The forward (or forward + backward) of problem_: the backend in process, or this rank of the
+  // MPI job through the engine when W > 1.
+  Results run() const;
+  const RankOutputs& own(const Results& results) const {
+    return results.ranks.at(static_cast<std::size_t>(rank_));
+  }
   void check_same_routing(const Results& recomputed) const;
 
   Problem problem_;
   const Backend* backend_ = nullptr;
+  int rank_ = 0;
   Results forward_;
   std::optional<Results> gradients_;
 };

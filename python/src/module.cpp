@@ -14,6 +14,7 @@
 #include "errors.hpp"
 #include "flashmoe/config.hpp"
 #include "layer_call.hpp"
+#include "mpi_support.hpp"
 
 namespace py = pybind11;
 using flashmoe::Config;
@@ -120,6 +121,14 @@ PYBIND11_MODULE(_C, m) {
       },
       "[(name, summary)] of the backends built in, the default first.");
   m.def("default_backend", [] { return std::string(default_backend().name); });
+  m.def("mpi_built", &mpi_built, "Whether this extension was built with the MPI transport.");
+  m.def("mpi_world", &mpi_world, py::call_guard<py::gil_scoped_release>(),
+        "(size, rank) of MPI_COMM_WORLD; initialises MPI (THREAD_MULTIPLE) unless already done.");
+  m.def("mpi_agree", &mpi_agree, py::arg("failed"), py::arg("tokens") = 0,
+        py::call_guard<py::gil_scoped_release>(),
+        "Collective: (lowest rank that failed or -1, largest token count) over the ranks.");
+  m.def("mpi_finalize", &mpi_finalize, py::call_guard<py::gil_scoped_release>(),
+        "MPI_Finalize if this extension initialised MPI (flashmoe.world registers it at exit).");
   // Test hook: throws the C++ error of `kind` so tests can check its Python translation (a real
   // timeout needs a peer rank that never answers, which a single process cannot produce).
   m.def("_raise_error", [](const std::string& kind, const std::string& message) {
