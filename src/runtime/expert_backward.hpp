@@ -42,12 +42,8 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_hidden(const RankState<T>& s, c
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn();
-  const std::int64_t source = task.source_rank, expert = task.local_expert;
-  const std::int64_t first_row = task.tile * l.tiles.expert_rows;
-  const std::int64_t rows = s.row_tile_rows(source, expert, task.tile);
-  const std::int64_t first_col = task.column * l.tiles.ffn_columns;
-  const std::int64_t cols =
-      P - first_col < l.tiles.ffn_columns ? P - first_col : l.tiles.ffn_columns;
+  const auto [source, expert, first_row, rows, first_col, cols] =
+      s.expert_tile(task, l.tiles.ffn_columns, P);
   const T* w2 = s.w2 + expert * H * P;  // [H, P]
   Acc* dh = scratch.tile;               // [rows, cols]
 
@@ -74,12 +70,8 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_input(const RankState<T>& s, co
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), R = s.w1_rows();
-  const std::int64_t source = task.source_rank, expert = task.local_expert;
-  const std::int64_t first_row = task.tile * l.tiles.expert_rows;
-  const std::int64_t rows = s.row_tile_rows(source, expert, task.tile);
-  const std::int64_t first_col = task.column * l.tiles.hidden_columns;
-  const std::int64_t cols =
-      H - first_col < l.tiles.hidden_columns ? H - first_col : l.tiles.hidden_columns;
+  const auto [source, expert, first_row, rows, first_col, cols] =
+      s.expert_tile(task, l.tiles.hidden_columns, H);
   const T* w1 = s.w1 + expert * R * H;  // [R, H]
   Acc* dx_partial = scratch.tile;       // [rows, cols]
 

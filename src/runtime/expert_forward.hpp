@@ -19,12 +19,8 @@ FLASHMOE_HOST_DEVICE inline void run_expert_up(const RankState<T>& s, const Task
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn(), R = s.w1_rows();
-  const std::int64_t source = task.source_rank, expert = task.local_expert;
-  const std::int64_t first_row = task.tile * l.tiles.expert_rows;
-  const std::int64_t rows = s.row_tile_rows(source, expert, task.tile);
-  const std::int64_t first_col = task.column * l.tiles.ffn_columns;
-  const std::int64_t cols =
-      P - first_col < l.tiles.ffn_columns ? P - first_col : l.tiles.ffn_columns;
+  const auto [source, expert, first_row, rows, first_col, cols] =
+      s.expert_tile(task, l.tiles.ffn_columns, P);
   const T* x_rows = s.x_packet_row(source, expert, first_row);  // [rows, H]
   const T* w1 = s.w1 + expert * R * H;                          // [R, H]
   const Acc* b1 = s.b1 != nullptr ? s.b1 + expert * R : nullptr;
@@ -85,12 +81,8 @@ FLASHMOE_HOST_DEVICE inline void run_expert_down(const RankState<T>& s, const Ta
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn();
-  const std::int64_t source = task.source_rank, expert = task.local_expert;
-  const std::int64_t first_row = task.tile * l.tiles.expert_rows;
-  const std::int64_t rows = s.row_tile_rows(source, expert, task.tile);
-  const std::int64_t first_col = task.column * l.tiles.hidden_columns;
-  const std::int64_t cols =
-      H - first_col < l.tiles.hidden_columns ? H - first_col : l.tiles.hidden_columns;
+  const auto [source, expert, first_row, rows, first_col, cols] =
+      s.expert_tile(task, l.tiles.hidden_columns, H);
   const T* w2 = s.w2 + expert * H * P;  // [H, P]
   const Acc* b2 = s.b2 != nullptr ? s.b2 + expert * H + first_col : nullptr;
   Acc* y = scratch.tile;  // [rows, cols]

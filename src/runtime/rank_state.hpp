@@ -102,6 +102,20 @@ struct RankState {
     const std::int64_t rows = packet_rows(source, expert) - tile * layout.tiles.expert_rows;
     return rows < layout.tiles.expert_rows ? rows : layout.tiles.expert_rows;
   }
+  // The block of an expert tile task: rows [first_row, first_row + rows) of packet
+  // (source, expert) × output columns [first_col, first_col + cols) of `total_columns`, cut in
+  // column tiles of `column_width` (the last tiles of both may be partial).
+  struct ExpertTile {
+    std::int64_t source, expert, first_row, rows, first_col, cols;
+  };
+  FLASHMOE_HOST_DEVICE ExpertTile expert_tile(const Task& task, std::int64_t column_width,
+                                              std::int64_t total_columns) const {
+    const std::int64_t first_col = task.column * column_width;
+    const std::int64_t cols =
+        total_columns - first_col < column_width ? total_columns - first_col : column_width;
+    return {task.source_rank, task.local_expert, task.tile * layout.tiles.expert_rows,
+            row_tile_rows(task.source_rank, task.local_expert, task.tile), first_col, cols};
+  }
   // Private per-row state of packet (source, expert), row `row`.
   FLASHMOE_HOST_DEVICE Acc* z_row(std::int64_t source, std::int64_t expert,
                                   std::int64_t row) const {
