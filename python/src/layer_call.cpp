@@ -90,8 +90,9 @@ void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_vi
   // MPI the constructor raises it to the largest of any rank).
   config.max_tokens = std::max<std::int64_t>(S, 1);
   as_argument_error([&] { validate(config, world.size); });
-  if (config.dtype == DType::fp16 && !backend_->supports_fp16)
-    throw ArgumentError(detail::concat("dtype fp16 is not supported by backend '", backend_->name,
+  if (!backend_->runs(config))
+    throw ArgumentError(detail::concat("dtype ", to_string(config.dtype),
+                                       " is not supported by backend '", backend_->name,
                                        "' (use bf16, or backend='reference')"));
 
   const ElementType type = storage_type(config.dtype);
@@ -136,7 +137,7 @@ Results LayerCall::run() const {
     return engine::run_mpi_rank(layer_comm(), problem_, options);
   }
 #endif
-  return backend_->run(problem_);
+  return backend_->run(problem_, {});
 }
 
 void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {

@@ -116,11 +116,11 @@ PYBIND11_MODULE(_C, m) {
       "backends",
       [] {
         std::vector<std::pair<std::string, std::string>> table;
-        for (const Backend& b : backends()) table.emplace_back(b.name, b.summary);
+        for (const Backend& b : flashmoe::backends::all()) table.emplace_back(b.name, b.summary);
         return table;
       },
       "[(name, summary)] of the backends built in, the default first.");
-  m.def("default_backend", [] { return std::string(default_backend().name); });
+  m.def("default_backend", [] { return std::string(flashmoe::backends::all().front().name); });
   m.def("mpi_built", &mpi_built, "Whether this extension was built with the MPI transport.");
   m.def("mpi_world", &mpi_world, py::call_guard<py::gil_scoped_release>(),
         "(size, rank) of MPI_COMM_WORLD; initialises MPI (THREAD_MULTIPLE) unless already done.");

@@ -113,8 +113,12 @@ struct RankState {
     const std::int64_t first_col = task.column * column_width;
     const std::int64_t cols =
         total_columns - first_col < column_width ? total_columns - first_col : column_width;
-    return {task.source_rank, task.local_expert, task.tile * layout.tiles.expert_rows,
-            row_tile_rows(task.source_rank, task.local_expert, task.tile), first_col, cols};
+    return {task.source_rank,
+            task.local_expert,
+            task.tile * layout.tiles.expert_rows,
+            row_tile_rows(task.source_rank, task.local_expert, task.tile),
+            first_col,
+            cols};
   }
   // Private per-row state of packet (source, expert), row `row`.
   FLASHMOE_HOST_DEVICE Acc* z_row(std::int64_t source, std::int64_t expert,

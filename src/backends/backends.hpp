@@ -1,0 +1,39 @@
+// The backends a Problem can run on, as one table shared by the `flashmoe` command and the
+// Python binding: engines first (fastest first), the reference last. Each front end wraps the
+// look-up in its own error type (a usage error on the command line, ValueError in Python).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flashmoe/problem.hpp"
+
+namespace flashmoe::backends {
+
+struct Options {
+  int workers_per_rank = 0;  // 0: the backend chooses
+  std::string trace_path;    // empty: no trace
+};
+
+struct Backend {
+  std::string_view name;
+  std::string_view summary;   // one line for --help
+  bool uses_workers = false;  // honours Options::workers_per_rank
+  bool writes_trace = false;  // honours Options::trace_path
+  Results (*run)(const Problem& problem, const Options& options) = nullptr;
+  // Whether the backend runs this configuration (the cpu engine refuses fp16); nullptr: every
+  // configuration.
+  bool (*supports)(const Config& config) = nullptr;
+
+  bool runs(const Config& config) const { return supports == nullptr || supports(config); }
+};
+
+const std::vector<Backend>& all();
+// The first backend of the table that runs `config` (the reference runs every configuration).
+const Backend& default_for(const Config& config);
+// nullptr when no backend has that name.
+const Backend* find(std::string_view name);
+std::string names();  // "cpu, reference"
+
+}  // namespace flashmoe::backends
