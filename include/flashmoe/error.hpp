@@ -21,6 +21,13 @@ class TimeoutError : public Error {
   using Error::Error;
 };
 
+// This rank stopped because another rank of the job failed first; that rank's own error names
+// the cause, so whoever reports this one should let that report come first.
+class PeerAbortError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Args>
 std::string concat(Args&&... args) {

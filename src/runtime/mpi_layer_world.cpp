@@ -81,9 +81,9 @@ class MpiLayerWorld final : public runtime::LayerWorld {
     const int origin = remote_.view().abort_origin();
     if (origin < 0) return;
     failed_ = true;
-    FLASHMOE_FAIL("rank ", world_.rank(), " of ", world_.world_size(),
-                  ": the pass stopped because rank ", origin,
-                  " raised abort (that rank reports its error)");
+    throw PeerAbortError(detail::concat("rank ", world_.rank(), " of ", world_.world_size(),
+                                        ": the pass stopped because rank ", origin,
+                                        " raised abort (that rank reports its error)"));
   }
 
  private:

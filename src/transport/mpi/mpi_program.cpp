@@ -1,14 +1,18 @@
 #include "transport/mpi/mpi_program.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <optional>
+#include <thread>
 
 #include "flashmoe/error.hpp"
 
 namespace flashmoe::transport {
 namespace {
+
+constexpr std::chrono::seconds kPeerReportGrace{2};
 
 // Reports on stderr (flushed: the launcher may kill this process right after) and ends the
 // whole job. Never returns.
@@ -38,6 +42,12 @@ int run_mpi_program(int* argc, char*** argv, const std::function<int(MpiSession&
       report_and_abort("exit", "the rank's program returned a failure status", status);
     session.reset();  // MPI_Finalize
     return 0;
+  } catch (const PeerAbortError& error) {
+    // The rank that failed first prints its cause and ends the job itself; aborting at once
+    // from here could kill it before its report is out. Wait a bounded grace period instead,
+    // then end the job in case that rank cannot.
+    std::this_thread::sleep_for(kPeerReportGrace);
+    report_and_abort("Error", error.what(), 1);
   } catch (const TimeoutError& error) {
     report_and_abort("TimeoutError", error.what(), 1);
   } catch (const Error& error) {
