@@ -51,7 +51,8 @@ std::string main_help() {
          "  run         run one MoE layer call on random or saved inputs; report routing and\n"
          "              timings, optionally check against the reference and save everything\n"
          "  gradcheck   finite-difference check of the reference's gradients (fp64)\n"
-         "  bench       measure a backend over a set of configurations\n"
+         "  bench       time the fused engine against a bulk-synchronous baseline and the\n"
+         "              GEMM library's large-matmul rate, in the same run\n"
          "  help [CMD]  this text, or a command's (same as flashmoe CMD --help)\n"
          "\n"
          "options:\n"
@@ -91,9 +92,10 @@ std::string run_help() {
                      std::string(backend.summary) + '\n';
   return "usage: flashmoe run [options] [--KEY VALUE | KEY=VALUE ...]\n"
          "\n"
-         "Runs one MoE layer call (forward, and backward with --backward) on every rank, in this\n"
-         "process, and prints the configuration, tokens per rank, tokens per expert before and\n"
-         "after capacity, dropped slots, losses (when enabled) and timings.\n"
+         "Runs one MoE layer call (forward, and backward with --backward) on every rank — ranks\n"
+         "as threads of this process, or one rank per process under mpirun — and prints the\n"
+         "configuration, tokens per rank, tokens per expert before and after capacity, dropped\n"
+         "slots, losses (when enabled) and timings.\n"
          "\n"
          "options:\n" +
          format_options(run_options()) +
