@@ -6,33 +6,10 @@
 
 #include "bench/baseline_state.hpp"
 #include "math/activation.hpp"
-#include "platform/cpu/gemm.hpp"
+#include "platform/cpu/tile_gemm.hpp"
 
 namespace flashmoe::bench::detail {
 namespace {
-
-// C[m, n] (=|+=) op(A)·op(B) with the operands' element types inferred from the pointers.
-template <typename TA, typename TC>
-cpu::GemmArgs product(std::int64_t m, std::int64_t n, std::int64_t k, const TA* a, std::int64_t lda,
-                      bool trans_a, const TA* b, std::int64_t ldb, bool trans_b, TC* c,
-                      std::int64_t ldc) {
-  cpu::GemmArgs g;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.a = a;
-  g.a_type = element_type_of<TA>();
-  g.lda = lda;
-  g.trans_a = trans_a;
-  g.b = b;
-  g.b_type = element_type_of<TA>();
-  g.ldb = ldb;
-  g.trans_b = trans_b;
-  g.c = c;
-  g.c_type = element_type_of<TC>();
-  g.ldc = ldc;
-  return g;
-}
 
 template <typename Acc>
 const Acc* bias_or_null(const std::vector<Acc>& bias) {
@@ -55,7 +32,7 @@ void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t
 
   if (!gated && !keep_for_backward) {
     // h = act(x·w1ᵀ + b1), fused.
-    cpu::GemmArgs g1 = product(rows, P, H, x, H, false, ex.w1, H, true, h, P);
+    cpu::GemmArgs g1 = platform::gemm_args(rows, P, H, x, H, false, ex.w1, H, true, h, P);
     g1.bias = bias_or_null(ex.b1);
     g1.activation = act;
     cpu::gemm(g1);
@@ -65,7 +42,7 @@ void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t
     Acc* z = keep_for_backward
                  ? ex.z.data() + first_row * R
                  : (scratch.resize(static_cast<std::size_t>(rows * R)), scratch.data());
-    cpu::GemmArgs g1 = product(rows, R, H, x, H, false, ex.w1, H, true, z, R);
+    cpu::GemmArgs g1 = platform::gemm_args(rows, R, H, x, H, false, ex.w1, H, true, z, R);
     g1.bias = bias_or_null(ex.b1);
     cpu::gemm(g1);
     for (std::int64_t n = 0; n < rows; ++n)
@@ -76,8 +53,8 @@ void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t
   }
 
   // y = h·w2ᵀ + b2  [rows, H], in Acc (it is combined across slots in Acc).
-  cpu::GemmArgs g2 = product(rows, H, P, static_cast<const T*>(h), P, false, ex.w2, P, true,
-                             ex.y.data() + first_row * H, H);
+  cpu::GemmArgs g2 = platform::gemm_args(rows, H, P, static_cast<const T*>(h), P, false, ex.w2, P,
+                                         true, ex.y.data() + first_row * H, H);
   g2.bias = bias_or_null(ex.b2);
   cpu::gemm(g2);
 }
@@ -94,8 +71,8 @@ void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_
   // dh = dy·w2  [rows, P].
   thread_local std::vector<Acc> dh;
   dh.resize(static_cast<std::size_t>(rows * P));
-  cpu::gemm(product(rows, P, H, static_cast<const T*>(ex.dy.data() + first_row * H), H, false,
-                    ex.w2, P, false, dh.data(), P));
+  cpu::gemm(platform::gemm_args(rows, P, H, static_cast<const T*>(ex.dy.data() + first_row * H), H,
+                                false, ex.w2, P, false, dh.data(), P));
 
   // dz = dh ⊙ act′(z); gated: dg = dh ⊙ u ⊙ act′(g), du = dh ⊙ act(g).
   const Acc* z = ex.z.data() + first_row * R;  // [rows, R]
@@ -113,8 +90,8 @@ void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_
     }
 
   // dx = dz·w1  [rows, H].
-  cpu::gemm(product(rows, H, R, static_cast<const T*>(dz), R, false, ex.w1, H, false,
-                    ex.dx.data() + first_row * H, H));
+  cpu::gemm(platform::gemm_args(rows, H, R, static_cast<const T*>(dz), R, false, ex.w1, H, false,
+                                ex.dx.data() + first_row * H, H));
 }
 
 template <typename T>
@@ -130,8 +107,8 @@ void expert_weight_gradient_block(BaselineState<T>& s, std::int64_t expert, bool
   const T* grad = first_layer ? ex.dz.data() : ex.dy.data();  // [N, outputs]
   const T* input = first_layer ? ex.x.data() : ex.h.data();   // [N, inner]
   Acc* dw = (first_layer ? ex.dw1 : ex.dw2) + first_output_row * inner;
-  cpu::gemm(product(count, inner, N, grad + first_output_row, outputs, true, input, inner, false,
-                    dw, inner));
+  cpu::gemm(platform::gemm_args(count, inner, N, grad + first_output_row, outputs, true, input,
+                                inner, false, dw, inner));
 
   Acc* db = first_layer ? ex.db1 : ex.db2;
   if (db == nullptr) return;

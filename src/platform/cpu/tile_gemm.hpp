@@ -9,17 +9,12 @@
 
 namespace flashmoe::platform {
 
-struct Operand {
-  const void* data;
-  std::int64_t ld;
-  bool transposed;
-};
-
+// GemmArgs for C[m, n] = op(A)·op(B) with the element types taken from the pointers; callers
+// set accumulate, bias and activation on the result as they need.
 template <typename In, typename Out>
-inline void tile_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const In* a, std::int64_t lda,
-                      bool trans_a, const In* b, std::int64_t ldb, bool trans_b, Out* c,
-                      std::int64_t ldc, bool accumulate, const Out* bias = nullptr) {
-  if (m == 0 || n == 0) return;
+inline cpu::GemmArgs gemm_args(std::int64_t m, std::int64_t n, std::int64_t k, const In* a,
+                               std::int64_t lda, bool trans_a, const In* b, std::int64_t ldb,
+                               bool trans_b, Out* c, std::int64_t ldc) {
   cpu::GemmArgs args;
   args.m = m;
   args.n = n;
@@ -35,6 +30,15 @@ inline void tile_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const In* 
   args.c = c;
   args.c_type = element_type_of<Out>();
   args.ldc = ldc;
+  return args;
+}
+
+template <typename In, typename Out>
+inline void tile_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const In* a, std::int64_t lda,
+                      bool trans_a, const In* b, std::int64_t ldb, bool trans_b, Out* c,
+                      std::int64_t ldc, bool accumulate, const Out* bias = nullptr) {
+  if (m == 0 || n == 0) return;
+  cpu::GemmArgs args = gemm_args(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc);
   args.accumulate = accumulate;
   args.bias = bias;
   cpu::gemm(args);
