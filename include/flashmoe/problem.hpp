@@ -79,5 +79,8 @@ Problem make_random_problem(const Config& config, int world_size,
 // Checks every tensor of the problem against the configuration (shapes, element types,
 // S_r ≤ max_tokens); throws naming the tensor, the expected and the actual shape or type.
 void validate_problem(const Problem& problem);
+// The same checks for the configuration, wg and rank `rank`'s inputs only: what a process that
+// drives one rank of a multi-process job needs (the other ranks' entries are not read).
+void validate_problem_rank(const Problem& problem, int rank);
 
 }  // namespace flashmoe

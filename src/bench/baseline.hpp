@@ -28,15 +28,18 @@ struct BaselineOptions {
 class BaselineLayer {
  public:
   explicit BaselineLayer(const Problem& problem, const BaselineOptions& options = {});
+  // The passes of one layer: every rank in this process (baseline.cpp), or one rank of an MPI
+  // job (mpi/mpi_baseline.hpp, make_mpi_baseline). Defined in baseline_state.hpp.
+  struct Impl;
+  explicit BaselineLayer(std::unique_ptr<Impl> impl);
   ~BaselineLayer();
+  BaselineLayer(BaselineLayer&&) noexcept;
   BaselineLayer(const BaselineLayer&) = delete;
   BaselineLayer& operator=(const BaselineLayer&) = delete;
 
   void forward();
   void backward();
   const Results& results() const;
-
-  struct Impl;
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "bench/baseline_state.hpp"
+#include "bench/phase_blocks.hpp"
 #include "math/activation.hpp"
 #include "platform/cpu/tile_gemm.hpp"
 
@@ -119,10 +120,57 @@ void expert_weight_gradient_block(BaselineState<T>& s, std::int64_t expert, bool
   }
 }
 
+namespace {
+
+std::vector<std::int64_t> rows_of(const auto& s, std::int64_t first, std::int64_t count) {
+  std::vector<std::int64_t> rows;
+  for (std::int64_t e = first; e < first + count; ++e)
+    rows.push_back(s.experts_state[static_cast<std::size_t>(e)].rows);
+  return rows;
+}
+
+}  // namespace
+
+template <typename T>
+void expert_forward_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                          std::int64_t count, bool keep_for_backward) {
+  for_blocks(pool, blocks(rows_of(s, first, count), kRowBlock),
+             [&](std::int64_t i, std::int64_t r0) {
+               expert_forward_block(s, first + i, r0, keep_for_backward);
+             });
+}
+
+template <typename T>
+void expert_backward_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                           std::int64_t count) {
+  for_blocks(pool, blocks(rows_of(s, first, count), kRowBlock),
+             [&](std::int64_t i, std::int64_t r0) { expert_backward_block(s, first + i, r0); });
+}
+
+template <typename T>
+void expert_weight_gradient_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                                  std::int64_t count) {
+  // Output rows of dw1 and dw2 of every expert, as owners (2i, ·) and (2i + 1, ·).
+  std::vector<std::int64_t> outputs;
+  for (std::int64_t i = 0; i < count; ++i) {
+    outputs.push_back(s.w1_rows);
+    outputs.push_back(s.hidden);
+  }
+  for_blocks(pool, blocks(outputs, kRowBlock), [&](std::int64_t i, std::int64_t o0) {
+    expert_weight_gradient_block(s, first + i / 2, i % 2 == 0, o0);
+  });
+}
+
 #define FLASHMOE_INSTANTIATE(T)                                                               \
   template void expert_forward_block<T>(BaselineState<T>&, std::int64_t, std::int64_t, bool); \
   template void expert_backward_block<T>(BaselineState<T>&, std::int64_t, std::int64_t);      \
   template void expert_weight_gradient_block<T>(BaselineState<T>&, std::int64_t, bool,        \
+                                                std::int64_t);                                \
+  template void expert_forward_phase<T>(BaselineState<T>&, ThreadPool&, std::int64_t,         \
+                                        std::int64_t, bool);                                  \
+  template void expert_backward_phase<T>(BaselineState<T>&, ThreadPool&, std::int64_t,        \
+                                         std::int64_t);                                       \
+  template void expert_weight_gradient_phase<T>(BaselineState<T>&, ThreadPool&, std::int64_t, \
                                                 std::int64_t);
 FLASHMOE_INSTANTIATE(double)
 FLASHMOE_INSTANTIATE(float)

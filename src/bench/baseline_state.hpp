@@ -6,13 +6,47 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "bench/baseline.hpp"
+#include "bench/thread_pool.hpp"
+#include "flashmoe/error.hpp"
 #include "flashmoe/half.hpp"
 #include "flashmoe/problem.hpp"
 
+namespace flashmoe::bench {
+
+struct BaselineLayer::Impl {
+  virtual ~Impl() = default;
+  virtual void forward() = 0;
+  virtual void backward() = 0;
+  Results results;  // refreshed by each pass
+};
+
+}  // namespace flashmoe::bench
+
 namespace flashmoe::bench::detail {
+
+// Impl<T> built from `args`, T the storage type of `dtype` (fp64: double, fp32: float, bf16:
+// bfloat16). fp16 is refused: the CPU GEMM has no fp16 path. `who` names the caller.
+template <template <typename> class Impl, typename... Args>
+std::unique_ptr<BaselineLayer::Impl> make_for_dtype(const char* who, DType dtype, Args&&... args) {
+  switch (dtype) {
+    case DType::fp64:
+      return std::make_unique<Impl<double>>(std::forward<Args>(args)...);
+    case DType::fp32:
+      return std::make_unique<Impl<float>>(std::forward<Args>(args)...);
+    case DType::bf16:
+      return std::make_unique<Impl<bfloat16>>(std::forward<Args>(args)...);
+    case DType::fp16:
+      break;
+  }
+  FLASHMOE_FAIL(who, ": dtype = ", to_string(dtype),
+                " is not supported (allowed: fp64, fp32, bf16; the CPU GEMM has no fp16 path)");
+}
 
 template <typename T>
 using AccOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -79,6 +113,30 @@ struct BaselineState {
   std::vector<ExpertState<T>> experts_state;  // [E], global expert index
 };
 
+// baseline_setup.cpp — set-up split by owner, so that the in-process baseline sets up every
+// rank and expert and the MPI one only its own rank and its local experts.
+template <typename T>
+void set_up_shapes(BaselineState<T>& s, const Problem& problem);  // sizes ranks, experts_state
+template <typename T>
+void set_up_rank(BaselineState<T>& s, int rank);  // inputs and forward buffers of one rank
+template <typename T>
+void set_up_expert(BaselineState<T>& s, std::int64_t expert);  // weight views of its owner
+// Backward buffers: the gate path's of one rank and its gradient tensors in `outputs`, zeroed
+// (the owner's dw1, dw2, db1, db2 for its local experts) ...
+template <typename T>
+void set_up_rank_backward(BaselineState<T>& s, int rank, RankOutputs& outputs);
+// ... and an expert's gradient pointers into its owner's `outputs`.
+template <typename T>
+void set_up_expert_backward(BaselineState<T>& s, std::int64_t expert, RankOutputs& owner_outputs);
+template <typename T>
+void set_up_gate_backward(BaselineState<T>& s);  // wg widened for the gate backward (bf16)
+// A rank's forward results (out, routing record, losses) into `outputs`, and its backward
+// results (dx, dwg); tensors keep their storage when the shape is unchanged.
+template <typename T>
+void store_forward_outputs(const BaselineState<T>& s, int rank, RankOutputs& outputs);
+template <typename T>
+void store_backward_outputs(const BaselineState<T>& s, int rank, RankOutputs& outputs);
+
 // baseline_gate.cpp
 template <typename T>
 void gate_forward_block(BaselineState<T>& s, int rank, std::int64_t first_token);
@@ -114,5 +172,17 @@ void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_
 template <typename T>
 void expert_weight_gradient_block(BaselineState<T>& s, std::int64_t expert, bool first_layer,
                                   std::int64_t first_output_row);
+// The expert phases over the experts [first, first + count) (all of them in process, the local
+// ones over MPI): every row block on the pool, returning when all are done.
+template <typename T>
+void expert_forward_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                          std::int64_t count, bool keep_for_backward);
+template <typename T>
+void expert_backward_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                           std::int64_t count);
+// dw1 (w1_rows output rows) and dw2 (H output rows) of each expert, in output-row blocks.
+template <typename T>
+void expert_weight_gradient_phase(BaselineState<T>& s, ThreadPool& pool, std::int64_t first,
+                                  std::int64_t count);
 
 }  // namespace flashmoe::bench::detail

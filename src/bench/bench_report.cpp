@@ -36,20 +36,24 @@ std::string format_report(const BenchReport& r) {
   const BenchOptions& o = r.options;
   const Config& c = o.config;
   std::ostringstream out;
-  out << "flashmoe bench: W=" << o.world_size << " ranks × " << o.tokens_per_rank
-      << " tokens, H=" << c.hidden << " P=" << c.ffn << " E=" << c.experts << " k=" << c.top_k
-      << " " << to_string(c.activation) << " " << to_string(c.dtype)
+  out << "flashmoe bench: W=" << o.world_size
+      << (r.transport == "mpi" ? " ranks (MPI processes)" : " ranks (in one process)") << " × "
+      << o.tokens_per_rank << " tokens, H=" << c.hidden << " P=" << c.ffn << " E=" << c.experts
+      << " k=" << c.top_k << " " << to_string(c.activation) << " " << to_string(c.dtype)
       << " capacity_factor=" << c.capacity_factor << (c.drop_tokens ? "" : " dropless")
       << (c.bias ? " bias" : "") << "\n";
   out << "threads: " << r.threads << " (" << r.workers_per_rank << " per rank; "
-      << r.hardware_threads << " hardware), load average at start: " << r.load_average << "\n";
+      << r.hardware_threads << (r.transport == "mpi" ? " hardware on rank 0's node" : " hardware")
+      << "), load average at start: " << r.load_average << "\n";
   out << "kept slots: " << r.flops.kept_slots
       << ", credited GFLOP per forward: " << significant(r.flops.forward() / 1e9) << " (experts "
       << significant(r.flops.expert_forward / 1e9) << ", gate "
       << significant(r.flops.gate_forward / 1e9) << ")\n";
 
   if (!r.matmul.empty()) {
-    out << "\nceiling (library matmul, " << r.matmul.front().size << "³, one call per thread):\n";
+    out << "\nceiling (library matmul, " << r.matmul.front().size << "³, one call per thread"
+        << (r.transport == "mpi" ? ", every process at once; 1 thread: the median process" : "")
+        << "):\n";
     for (const MatmulRate& m : r.matmul)
       out << "  " << padded(std::string(to_string(m.type)), 9)
           << padded(std::to_string(m.threads) + " thread(s)", 13) << fixed(m.gflops, 1)
@@ -76,6 +80,7 @@ std::string report_to_json(const BenchReport& r) {
   json doc;
   doc["config"] = json::parse(config_to_json(o.config));
   doc["ranks"] = o.world_size;
+  doc["transport"] = r.transport;
   doc["tokens_per_rank"] = o.tokens_per_rank;
   doc["workers_per_rank"] = r.workers_per_rank;
   doc["threads"] = r.threads;

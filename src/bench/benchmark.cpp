@@ -1,6 +1,7 @@
-// run_benchmark: build one random problem, measure the ceiling matmul, then, per pass kind,
+// run_benchmark_on: build one random problem, measure the ceiling matmul, then, per pass kind,
 // build each backend's layer once (timed as set-up) and time its passes alternately (engine,
 // baseline, engine, ...) so that a change in machine load during the run affects both alike.
+// run_benchmark: the same with every rank in this process.
 #include "bench/benchmark.hpp"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/bench_platform.hpp"
 #include "bench/engine_runner.hpp"
 #include "bench/timing.hpp"
 #include "flashmoe/error.hpp"
@@ -39,6 +41,7 @@ void check_options(const BenchOptions& o) {
 struct Contender {
   std::string name;
   std::function<std::unique_ptr<LayerSession>(const Problem&)> make;
+  bool stages_are_worker_sums;  // the engine's are; the baseline's are phase wall times
 };
 
 std::string format_milliseconds(double seconds) {
@@ -83,6 +86,38 @@ const MatmulRate* find_rate(const BenchReport& report, ElementType type, int thr
   return nullptr;
 }
 
+// Every rank in this process, as threads.
+class InProcessPlatform final : public BenchPlatform {
+ public:
+  std::string transport() const override { return "in-process"; }
+  int hardware_threads() const override {
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  int ranks_on_this_node(const BenchOptions& options) const override { return options.world_size; }
+  Problem make_problem(const BenchOptions& o) override {
+    return make_random_problem(
+        o.config, o.world_size,
+        std::vector<std::int64_t>(static_cast<std::size_t>(o.world_size), o.tokens_per_rank),
+        o.seed, o.backward);
+  }
+  std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) override {
+    return make_engine_session(problem, workers);
+  }
+  std::unique_ptr<LayerSession> make_baseline(const Problem& problem, int workers) override {
+    return make_baseline_session(problem, workers);
+  }
+  std::vector<MatmulRate> ceilings(std::int64_t size, int workers_per_rank,
+                                   const BenchOptions& options) override {
+    std::vector<int> thread_counts{1};
+    const int threads = workers_per_rank * options.world_size;
+    if (threads > 1) thread_counts.push_back(threads);
+    std::vector<MatmulRate> rates;
+    for (ElementType type : {ElementType::bf16, ElementType::f32})
+      for (int count : thread_counts) rates.push_back(measure_matmul_rate(type, size, count, 3));
+    return rates;
+  }
+};
+
 // Seconds in the forward expert GEMMs: the stages named "forward.expert…" ("forward.expert_gemm"
 // of the baseline; "forward.expert_up" + "forward.expert_down" of the engine). 0 when none.
 double expert_gemm_seconds(const Timing& t) {
@@ -107,45 +142,40 @@ void set_expert_fraction(Timing& t, const BenchReport& report) {
 
 }  // namespace
 
-BenchReport run_benchmark(const BenchOptions& options, const Progress& progress) {
+std::int64_t BenchPlatform::job_kept_slots(const Results& results) {
+  return kept_slots(results);
+}
+
+BenchReport run_benchmark_on(BenchPlatform& platform, const BenchOptions& options,
+                             const Progress& progress) {
   check_options(options);
   BenchReport report;
   report.options = options;
-  report.hardware_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  report.workers_per_rank = options.workers_per_rank > 0
-                                ? options.workers_per_rank
-                                : std::max(1, report.hardware_threads / options.world_size);
+  report.transport = platform.transport();
+  report.hardware_threads = platform.hardware_threads();
+  report.workers_per_rank =
+      options.workers_per_rank > 0
+          ? options.workers_per_rank
+          : std::max(1, report.hardware_threads / platform.ranks_on_this_node(options));
   report.threads = report.workers_per_rank * options.world_size;
   report.load_average = read_load_average();
 
   progress("generating inputs: " + std::to_string(options.world_size) + " ranks × " +
            std::to_string(options.tokens_per_rank) + " tokens");
-  Problem problem =
-      make_random_problem(options.config, options.world_size,
-                          std::vector<std::int64_t>(static_cast<std::size_t>(options.world_size),
-                                                    options.tokens_per_rank),
-                          options.seed, options.backward);
+  Problem problem = platform.make_problem(options);
 
   if (options.matmul_size > 0) {
-    std::vector<int> thread_counts{1};
-    if (report.threads > 1) thread_counts.push_back(report.threads);
-    for (ElementType type : {ElementType::bf16, ElementType::f32}) {
-      for (int threads : thread_counts) {
-        progress("ceiling: " + std::string(to_string(type)) + " matmul " +
-                 std::to_string(options.matmul_size) + "³ on " + std::to_string(threads) +
-                 " thread(s)");
-        report.matmul.push_back(measure_matmul_rate(type, options.matmul_size, threads, 3));
-      }
-    }
+    progress("ceiling: bf16 and f32 matmuls " + std::to_string(options.matmul_size) +
+             "³, one call per thread");
+    report.matmul = platform.ceilings(options.matmul_size, report.workers_per_rank, options);
   }
 
+  const int workers = report.workers_per_rank;
   std::vector<Contender> contenders;
-  contenders.push_back({"engine", [&](const Problem& p) {
-                          return make_engine_session(p, report.workers_per_rank);
-                        }});
-  contenders.push_back({"baseline", [&](const Problem& p) {
-                          return make_baseline_session(p, report.workers_per_rank);
-                        }});
+  contenders.push_back(
+      {"engine", [&](const Problem& p) { return platform.make_engine(p, workers); }, true});
+  contenders.push_back(
+      {"baseline", [&](const Problem& p) { return platform.make_baseline(p, workers); }, false});
 
   std::vector<std::pair<std::string, bool>> passes{{"forward", false}};
   if (options.backward) passes.emplace_back("forward+backward", true);
@@ -155,9 +185,10 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
     std::vector<std::unique_ptr<LayerSession>> layers;
     std::vector<double> setup;
     for (const Contender& contender : contenders) {
+      platform.start_pass();
       const Clock::time_point start = Clock::now();
       layers.push_back(contender.make(problem));
-      setup.push_back(seconds_since(start));
+      setup.push_back(platform.job_seconds(seconds_since(start)));
       progress(pass + " " + contender.name + " set-up: " + format_milliseconds(setup.back()));
     }
     std::vector<std::vector<double>> seconds(contenders.size());
@@ -165,7 +196,8 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
     for (int call = 0; call < options.warmup + options.repeats; ++call) {
       const bool timed = call >= options.warmup;
       for (std::size_t i = 0; i < contenders.size(); ++i) {
-        const double s = timed_pass(*layers[i], backward);
+        platform.start_pass();
+        const double s = platform.job_seconds(timed_pass(*layers[i], backward));
         progress(pass + " " + contenders[i].name + (timed ? " run " : " warm-up ") +
                  std::to_string(timed ? call - options.warmup + 1 : call + 1) + "/" +
                  std::to_string(timed ? options.repeats : options.warmup) + ": " +
@@ -174,12 +206,14 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
         // FLOPs are credited from the routing the baseline used (the engine's is the same
         // by SPEC §2.5; it does not depend on the pass).
         if (contenders[i].name == "baseline" && !flops_counted) {
-          report.flops = count_flops(problem, results);
+          report.flops = count_flops(options.config, options.world_size * options.tokens_per_rank,
+                                     platform.job_kept_slots(results));
           flops_counted = true;
         }
         if (!timed) continue;
         seconds[i].push_back(s);
-        stages[i].push_back(results.seconds);
+        stages[i].push_back(
+            platform.job_stages(results.seconds, contenders[i].stages_are_worker_sums));
       }
     }
     const double flops = backward ? report.flops.forward_backward() : report.flops.forward();
@@ -193,6 +227,11 @@ BenchReport run_benchmark(const BenchOptions& options, const Progress& progress)
     if (engine > 0.0) report.speedup[pass] = baseline / engine;
   }
   return report;
+}
+
+BenchReport run_benchmark(const BenchOptions& options, const Progress& progress) {
+  InProcessPlatform platform;
+  return run_benchmark_on(platform, options, progress);
 }
 
 }  // namespace flashmoe::bench

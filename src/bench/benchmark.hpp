@@ -18,12 +18,12 @@ namespace flashmoe::bench {
 
 struct BenchOptions {
   Config config;       // the layer; dtype fp16 is refused (no CPU GEMM for it)
-  int world_size = 2;  // W, ranks as threads of this process
+  int world_size = 2;  // W: ranks as threads of this process, or the MPI job's processes
   std::int64_t tokens_per_rank = 2048;
-  int workers_per_rank = 0;         // 0: max(1, hardware threads / W), as the engine chooses
-  int warmup = 2;                   // untimed passes per backend and pass kind
-  int repeats = 5;                  // timed passes per backend and pass kind
-  bool backward = false;            // also time forward+backward
+  int workers_per_rank = 0;  // 0: max(1, hardware threads / ranks on this node), as the engine
+  int warmup = 2;            // untimed passes per backend and pass kind
+  int repeats = 5;           // timed passes per backend and pass kind
+  bool backward = false;     // also time forward+backward
   std::int64_t matmul_size = 2048;  // n of the n³ ceiling matmul; 0 skips it
   std::uint64_t seed = 0;
 };
@@ -44,6 +44,7 @@ struct Timing {
 
 struct BenchReport {
   BenchOptions options;
+  std::string transport;     // where the ranks ran: "in-process" (threads) or "mpi" (processes)
   int threads = 0;           // W × workers_per_rank
   int workers_per_rank = 0;  // as resolved
   int hardware_threads = 0;

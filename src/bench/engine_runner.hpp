@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 
 #include "flashmoe/problem.hpp"
 
@@ -16,6 +17,21 @@ class LayerSession {
   virtual void backward() = 0;  // after forward(), on a problem with backward = true
   // The latest pass's results; Results.seconds describes the latest forward (+ backward).
   virtual const Results& results() const = 0;
+};
+
+// Any layer class with forward(), backward() and results() (engine::InProcessLayer,
+// BaselineLayer), built from `args`.
+template <typename Layer>
+class LayerSessionOf final : public LayerSession {
+ public:
+  template <typename... Args>
+  explicit LayerSessionOf(Args&&... args) : layer_(std::forward<Args>(args)...) {}
+  void forward() override { layer_.forward(); }
+  void backward() override { layer_.backward(); }
+  const Results& results() const override { return layer_.results(); }
+
+ private:
+  Layer layer_;
 };
 
 // engine::InProcessLayer(problem, {workers_per_rank}).

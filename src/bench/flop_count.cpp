@@ -2,17 +2,21 @@
 
 namespace flashmoe::bench {
 
-FlopCount count_flops(const Problem& problem, const Results& results) {
-  const Config& c = problem.config;
+FlopCount count_flops(const Config& c, std::int64_t total_tokens, std::int64_t kept_slots) {
   const double H = static_cast<double>(c.hidden), P = static_cast<double>(c.ffn);
   const double R = static_cast<double>(c.w1_rows()), E = static_cast<double>(c.experts);
   FlopCount count;
-  for (int r = 0; r < problem.world_size; ++r)
-    count.gate_forward += 2.0 * static_cast<double>(problem.tokens(r)) * H * E;
-  for (const RankOutputs& rank : results.ranks)
-    for (const std::int64_t accepted : rank.routing.accepted) count.kept_slots += accepted;
-  count.expert_forward = static_cast<double>(count.kept_slots) * 2.0 * H * (R + P);
+  count.gate_forward = 2.0 * static_cast<double>(total_tokens) * H * E;
+  count.kept_slots = kept_slots;
+  count.expert_forward = static_cast<double>(kept_slots) * 2.0 * H * (R + P);
   return count;
+}
+
+std::int64_t kept_slots(const Results& results) {
+  std::int64_t kept = 0;
+  for (const RankOutputs& rank : results.ranks)
+    for (const std::int64_t accepted : rank.routing.accepted) kept += accepted;
+  return kept;
 }
 
 }  // namespace flashmoe::bench

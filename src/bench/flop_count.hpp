@@ -23,7 +23,10 @@ struct FlopCount {
   double forward_backward() const { return forward() + backward(); }
 };
 
-// From the routing record of `results` (the accepted counts of every rank).
-FlopCount count_flops(const Problem& problem, const Results& results);
+// For `total_tokens` tokens over all ranks of which `kept_slots` (token, slot) pairs were kept.
+FlopCount count_flops(const Config& config, std::int64_t total_tokens, std::int64_t kept_slots);
+
+// The kept slots recorded in the routing of every rank entry of `results` (accepted counts).
+std::int64_t kept_slots(const Results& results);
 
 }  // namespace flashmoe::bench

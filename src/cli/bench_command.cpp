@@ -9,12 +9,16 @@
 
 #include "bench/benchmark.hpp"
 #include "cli/arg_parser.hpp"
+#include "cli/bench_command.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/help_text.hpp"
 #include "cli/mpi_launch.hpp"
 #include "cli/usage_error.hpp"
 #include "flashmoe/error.hpp"
+#ifdef FLASHMOE_HAVE_MPI
+#include "cli/bench_mpi.hpp"
+#endif
 
 namespace flashmoe::cli {
 namespace {
@@ -34,7 +38,11 @@ const std::vector<OptionSpec>& bench_options() {
        "tokens per rank); without one: the Config defaults with dtype bf16"},
       {"ranks", Kind::value, "W",
        "expert-parallel ranks, run in this process (default " + std::to_string(kDefaultRanks) +
-           ")"},
+           ";\nunder mpirun the job's processes are the ranks: absent or equal to -np)"},
+      {"transport", Kind::value, "local|mpi",
+       "local (ranks as threads of this process; the baseline copies rows)\nor mpi (one rank "
+       "per process; the baseline uses MPI_Alltoallv;\ndefault when started by "
+       "mpirun/mpiexec/srun)"},
       {"tokens", Kind::value, "S",
        "tokens per rank (default " + std::to_string(kDefaultTokensPerRank) + ")"},
       {"workers", Kind::value, "N",
@@ -71,6 +79,9 @@ std::string bench_help() {
          "each builds its layer once (set-up, reported apart), then passes alternate between\n"
          "them (medians after warm-up); the library's large square matmul is the ceiling.\n"
          "Prints a table; --json writes every number.\n\n"
+         "Under mpirun (mpirun -np W flashmoe bench ...) every process is one rank: the engine\n"
+         "runs over the MPI transport, the baseline exchanges rows with MPI_Alltoallv, rank 0\n"
+         "prints the report (pass time = the slowest rank's).\n\n"
          "Options:\n" +
          format_options(bench_options()) + "\n" +
          "Configuration keys (defaults as `flashmoe run`, except dtype bf16):\n" +
@@ -82,7 +93,9 @@ bool is_config_key(std::string_view name) {
   return std::find(keys.begin(), keys.end(), name) != keys.end();
 }
 
-bench::BenchOptions make_options(const ParsedArgs& args) {
+}  // namespace
+
+bench::BenchOptions make_bench_options(const ParsedArgs& args, std::optional<int> job_ranks) {
   bench::BenchOptions o;
   std::optional<std::int64_t> file_tokens;
   if (const auto file = args.value("config")) {
@@ -96,7 +109,12 @@ bench::BenchOptions make_options(const ParsedArgs& args) {
     if (is_config_key(option.name)) set_config_field(o.config, option.name, option.value);
 
   o.world_size = static_cast<int>(parse_integer(
-      "--ranks", args.value("ranks").value_or(std::to_string(kDefaultRanks)), 1, 1024));
+      "--ranks", args.value("ranks").value_or(std::to_string(job_ranks.value_or(kDefaultRanks))), 1,
+      1024));
+  if (job_ranks && o.world_size != *job_ranks)
+    throw UsageError("--ranks " + *args.value("ranks") + " but the MPI job has " +
+                     std::to_string(*job_ranks) +
+                     " processes: under MPI every process is one rank (omit --ranks)");
   o.tokens_per_rank =
       args.value("tokens")
           ? parse_integer("--tokens", *args.value("tokens"), 0, o.config.max_tokens)
@@ -114,7 +132,16 @@ bench::BenchOptions make_options(const ParsedArgs& args) {
   return o;
 }
 
-}  // namespace
+void write_bench_report(const bench::BenchReport& report,
+                        const std::optional<std::string>& json_path) {
+  std::cout << bench::format_report(report);
+  if (!json_path) return;
+  std::ofstream file(*json_path);
+  file << bench::report_to_json(report);
+  file.close();
+  if (!file) throw Error("bench: could not write " + *json_path);
+  std::cout << "results written to " << *json_path << '\n';
+}
 
 int bench_command(const Args& args) {
   std::vector<std::string> keys;
@@ -124,23 +151,19 @@ int bench_command(const Args& args) {
     std::cout << bench_help();
     return kExitOk;
   }
-  // Under mpirun every process would run its own in-process benchmark: refuse instead
-  // (docs/mpi.md, "What is left").
-  if (wants_mpi_transport(std::nullopt))
-    throw UsageError("flashmoe bench does not run over MPI yet; run it without mpirun");
-  const bench::BenchOptions options = make_options(parsed);
-  const std::optional<std::string> json_path = parsed.value("json");
-
+  if (wants_mpi_transport(parsed.value("transport"))) {
+#ifdef FLASHMOE_HAVE_MPI
+    return bench_command_mpi(parsed);
+#else
+    throw UsageError(
+        "the mpi transport is not built into this flashmoe (CMake found no MPI); "
+        "use --transport local or rebuild with MPI");
+#endif
+  }
+  const bench::BenchOptions options = make_bench_options(parsed, std::nullopt);
   const bench::BenchReport report = bench::run_benchmark(
       options, [](const std::string& line) { std::cerr << "bench: " << line << std::endl; });
-  std::cout << bench::format_report(report);
-  if (json_path) {
-    std::ofstream file(*json_path);
-    file << bench::report_to_json(report);
-    file.close();
-    if (!file) throw Error("bench: could not write " + *json_path);
-    std::cout << "results written to " << *json_path << '\n';
-  }
+  write_bench_report(report, parsed.value("json"));
   return kExitOk;
 }
 

@@ -94,33 +94,51 @@ Problem make_random_problem(const Config& config, int world_size,
   return problem;
 }
 
-void validate_problem(const Problem& problem) {
+namespace {
+
+void validate_shared(const Problem& problem) {
   const Config& c = problem.config;
   validate(c, problem.world_size);
-  const ElementType type = storage_type(c.dtype);
-  const std::int64_t H = c.hidden, P = c.ffn, rows = c.w1_rows();
-  const std::int64_t local = c.local_experts(problem.world_size);
   FLASHMOE_CHECK(static_cast<int>(problem.ranks.size()) == problem.world_size,
                  "problem: expected inputs for ", problem.world_size, " ranks, got ",
                  problem.ranks.size());
-  problem.wg.expect("wg", type, {c.experts, H});
-  for (int r = 0; r < problem.world_size; ++r) {
-    const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
-    const std::string at = " (rank " + std::to_string(r) + ")";
-    FLASHMOE_CHECK(in.x.rank() == 2, "tensor x", at, ": expected 2 dimensions [S, ", H, "], got ",
-                   shape_to_string(in.x.shape()));
-    const std::int64_t S = in.x.dim(0);
-    FLASHMOE_CHECK(S <= c.max_tokens, "tensor x", at, ": ", S,
-                   " tokens exceed max_tokens = ", c.max_tokens);
-    in.x.expect("x" + at, type, {S, H});
-    in.w1.expect("w1" + at, type, {local, rows, H});
-    in.w2.expect("w2" + at, type, {local, H, P});
-    if (c.bias) {
-      in.b1.expect("b1" + at, type, {local, rows});
-      in.b2.expect("b2" + at, type, {local, H});
-    }
-    if (problem.backward) in.dout.expect("dout" + at, type, {S, H});
+  problem.wg.expect("wg", storage_type(c.dtype), {c.experts, c.hidden});
+}
+
+void validate_rank_inputs(const Problem& problem, int r) {
+  const Config& c = problem.config;
+  const ElementType type = storage_type(c.dtype);
+  const std::int64_t H = c.hidden, P = c.ffn, rows = c.w1_rows();
+  const std::int64_t local = c.local_experts(problem.world_size);
+  const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
+  const std::string at = " (rank " + std::to_string(r) + ")";
+  FLASHMOE_CHECK(in.x.rank() == 2, "tensor x", at, ": expected 2 dimensions [S, ", H, "], got ",
+                 shape_to_string(in.x.shape()));
+  const std::int64_t S = in.x.dim(0);
+  FLASHMOE_CHECK(S <= c.max_tokens, "tensor x", at, ": ", S,
+                 " tokens exceed max_tokens = ", c.max_tokens);
+  in.x.expect("x" + at, type, {S, H});
+  in.w1.expect("w1" + at, type, {local, rows, H});
+  in.w2.expect("w2" + at, type, {local, H, P});
+  if (c.bias) {
+    in.b1.expect("b1" + at, type, {local, rows});
+    in.b2.expect("b2" + at, type, {local, H});
   }
+  if (problem.backward) in.dout.expect("dout" + at, type, {S, H});
+}
+
+}  // namespace
+
+void validate_problem(const Problem& problem) {
+  validate_shared(problem);
+  for (int r = 0; r < problem.world_size; ++r) validate_rank_inputs(problem, r);
+}
+
+void validate_problem_rank(const Problem& problem, int rank) {
+  validate_shared(problem);
+  FLASHMOE_CHECK(rank >= 0 && rank < problem.world_size, "problem: rank ", rank,
+                 " is outside the world of ", problem.world_size, " ranks");
+  validate_rank_inputs(problem, rank);
 }
 
 }  // namespace flashmoe

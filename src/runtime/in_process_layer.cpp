@@ -81,6 +81,9 @@ class LayerImpl final : public InProcessLayer::Impl {
     const std::int64_t E = config_.experts, H = config_.hidden, P = config_.ffn;
     const std::int64_t R = config_.w1_rows(), L = config_.local_experts(world_size_);
     const std::int64_t k = config_.top_k;
+    // Only the local ranks' inputs are read (and checked): a process driving one rank of an MPI
+    // job may leave the other entries empty.
+    for (const int r : world_->local_ranks()) validate_problem_rank(problem, r);
     results_.ranks.resize(static_cast<std::size_t>(world_size_));
     per_rank_.resize(static_cast<std::size_t>(world_size_));
     for (const int r : world_->local_ranks()) {
@@ -172,7 +175,7 @@ class LayerImpl final : public InProcessLayer::Impl {
   // wg (the gate gradient GEMMs take both operands in one type), so the forward makes none; the
   // copies go into buffers kept across passes (no allocation after the first backward).
   void bind_inputs(PassKind pass) {
-    validate_problem(problem_);
+    for (const int r : world_->local_ranks()) validate_problem_rank(problem_, r);
     const bool widen = pass == PassKind::backward;
     if constexpr (!std::is_same_v<T, Acc>)
       if (widen) widen_into(problem_.wg, wg_acc_);
@@ -394,7 +397,8 @@ class LayerImpl final : public InProcessLayer::Impl {
 
 std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOptions options,
                                                 const runtime::LayerWorldFactory& world) {
-  validate_problem(problem);
+  // Each local rank's inputs are checked once the world (which says which are local) exists.
+  validate(problem.config, problem.world_size);
   FLASHMOE_CHECK(
       problem.world_size <= 32767 && problem.config.local_experts(problem.world_size) <= 32767,
       "engine: world_size = ", problem.world_size,

@@ -51,4 +51,14 @@ MpiSession::~MpiSession() {
   if (finalized == 0) MPI_Finalize();  // errors here have nobody left to report to
 }
 
+int processes_on_this_node(MPI_Comm comm) {
+  MPI_Comm node = MPI_COMM_NULL;
+  FLASHMOE_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  int size = 1;
+  const int code = MPI_Comm_size(node, &size);
+  MPI_Comm_free(&node);
+  FLASHMOE_MPI(code);
+  return size;
+}
+
 }  // namespace flashmoe::transport

@@ -39,6 +39,11 @@ class MpiSession {
   int world_size_ = 1;
 };
 
+// Collective over comm: how many of its processes share this process's node (shared-memory
+// domain). Per-process defaults that divide the node's cores use it, so that a job spread over
+// several nodes does not divide one node's cores by the whole job's size.
+int processes_on_this_node(MPI_Comm comm);
+
 // The name of an MPI thread level ("MPI_THREAD_SERIALIZED", ...), for messages.
 const char* thread_level_name(int level);
 

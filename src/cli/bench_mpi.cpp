@@ -1,0 +1,25 @@
+#include "cli/bench_mpi.hpp"
+
+#include <iostream>
+
+#include "bench/mpi/mpi_benchmark.hpp"
+#include "cli/bench_command.hpp"
+#include "cli/exit_codes.hpp"
+#include "transport/mpi/mpi_program.hpp"
+
+namespace flashmoe::cli {
+
+int bench_command_mpi(const ParsedArgs& args) {
+  return transport::run_mpi_program(nullptr, nullptr, [&](transport::MpiSession& session) {
+    const bench::BenchOptions options = make_bench_options(args, session.world_size());
+    const bool root = session.rank() == 0;
+    const bench::BenchReport report =
+        bench::run_mpi_benchmark(session.comm(), options, [root](const std::string& line) {
+          if (root) std::cerr << "bench: " << line << std::endl;
+        });
+    if (root) write_bench_report(report, args.value("json"));
+    return kExitOk;
+  });
+}
+
+}  // namespace flashmoe::cli
