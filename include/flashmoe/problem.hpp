@@ -76,6 +76,14 @@ Problem make_random_problem(const Config& config, int world_size,
                             const std::vector<std::int64_t>& tokens_per_rank, std::uint64_t seed,
                             bool backward, double d_aux = 0.0, double d_z = 0.0);
 
+// make_random_problem's problem with only rank `rank`'s inputs (the other entries of
+// problem.ranks empty; wg, which every rank holds, is there): what a process driving one rank
+// of an MPI job needs, at 1/W of the weights' memory. Its values are make_random_problem's.
+Problem make_random_rank_problem(const Config& config, int world_size,
+                                 const std::vector<std::int64_t>& tokens_per_rank,
+                                 std::uint64_t seed, bool backward, double d_aux, double d_z,
+                                 int rank);
+
 // Checks every tensor of the problem against the configuration (shapes, element types,
 // S_r ≤ max_tokens); throws naming the tensor, the expected and the actual shape or type.
 void validate_problem(const Problem& problem);

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "runtime/mpi_layer_world.hpp"
+#include "transport/mpi/mpi_session.hpp"
 #endif
 
 namespace flashmoe::python {
@@ -113,27 +114,19 @@ void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_vi
     own.b1 = copy_in(*inputs.b1, "b1", type, {L, R});
     own.b2 = copy_in(*inputs.b2, "b2", type, {L, H});
   }
-  // The engine validates every rank's entry; over MPI only this rank's are read, so the others
-  // get placeholders of the right shapes (no tokens; weights shaped like this rank's — a copy of
-  // them per other rank, a cost to remove when the engine validates only its local ranks).
-  for (int r = 0; r < world.size; ++r)
-    if (r != rank_) {
-      RankInputs& other = problem_.ranks[static_cast<std::size_t>(r)];
-      other.x = HostTensor(type, {0, H});
-      other.w1 = own.w1;
-      other.w2 = own.w2;
-      other.b1 = own.b1;
-      other.b2 = own.b2;
-    }
-  as_argument_error([&] { validate_problem(problem_); });
+  // Over MPI the other ranks' entries stay empty: the engine reads (and checks) only this rank's.
+  as_argument_error([&] { validate_problem_rank(problem_, rank_); });
 }
 
 Results LayerCall::run() const {
 #if FLASHMOE_PYTHON_HAVE_MPI
   if (problem_.world_size > 1) {
     engine::EngineOptions options;
+    // The node's cores shared among the job's processes on this node (collective: every rank
+    // makes this call).
     const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-    options.workers_per_rank = std::max(1, static_cast<int>(hardware) / problem_.world_size);
+    options.workers_per_rank =
+        std::max(1, static_cast<int>(hardware) / transport::processes_on_this_node(layer_comm()));
     return engine::run_mpi_rank(layer_comm(), problem_, options);
   }
 #endif
@@ -143,9 +136,7 @@ Results LayerCall::run() const {
 void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {
   const std::int64_t S = tokens(), H = problem_.config.hidden;
   const ElementType type = storage_type(problem_.config.dtype);
-  for (int r = 0; r < problem_.world_size; ++r)
-    problem_.ranks[static_cast<std::size_t>(r)].dout =
-        r == rank_ ? copy_in(dout, "dout", type, {S, H}) : HostTensor(type, {0, H});
+  problem_.ranks[static_cast<std::size_t>(rank_)].dout = copy_in(dout, "dout", type, {S, H});
   problem_.backward = true;
   problem_.d_aux = d_aux;
   problem_.d_z = d_z;

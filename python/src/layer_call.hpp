@@ -59,8 +59,8 @@ class LayerCall {
   const std::map<std::string, double>& seconds() const;
 
  private:
-  // Checks and copies the arguments into problem_ (this rank's entry, placeholders for the
-  // others); local, no collective.
+  // Checks and copies the arguments into problem_ (this rank's entry; the others stay empty);
+  // local, no collective.
   void prepare(Config config, const LayerInputs& inputs, std::string_view backend, WorldInfo world);
   const HostTensor& result(std::string_view name) const;
   // The forward (or forward + backward) of problem_: the backend in process, or this rank of the

@@ -54,9 +54,13 @@ HostTensor uniform_expert_tensor(ElementType type, std::int64_t first_expert, st
 
 }  // namespace
 
-Problem make_random_problem(const Config& config, int world_size,
-                            const std::vector<std::int64_t>& tokens_per_rank, std::uint64_t seed,
-                            bool backward, double d_aux, double d_z) {
+namespace {
+
+// make_random_problem's inputs for the ranks `wanted` says yes to; the others stay empty.
+template <typename Wanted>
+Problem random_problem(const Config& config, int world_size,
+                       const std::vector<std::int64_t>& tokens_per_rank, std::uint64_t seed,
+                       bool backward, double d_aux, double d_z, Wanted&& wanted) {
   validate(config, world_size);
   FLASHMOE_CHECK(static_cast<int>(tokens_per_rank.size()) == world_size,
                  "tokens: expected one count per rank (", world_size, "), got ",
@@ -77,21 +81,42 @@ Problem make_random_problem(const Config& config, int world_size,
     const std::int64_t tokens = tokens_per_rank[static_cast<std::size_t>(r)];
     FLASHMOE_CHECK(tokens >= 0 && tokens <= config.max_tokens, "tokens on rank ", r, " = ", tokens,
                    ": allowed are 0 ≤ tokens ≤ max_tokens (", config.max_tokens, ")");
-    const std::int64_t first = r * local;
     RankInputs in;
-    in.x = normal_tensor(type, {tokens, H}, seed, kX + static_cast<std::uint64_t>(r));
-    const double bound1 = 1.0 / std::sqrt(double(H)), bound2 = 1.0 / std::sqrt(double(P));
-    in.w1 = uniform_expert_tensor(type, first, local, {rows, H}, bound1, seed, kW1);
-    in.w2 = uniform_expert_tensor(type, first, local, {H, P}, bound2, seed, kW2);
-    if (config.bias) {
-      in.b1 = uniform_expert_tensor(type, first, local, {rows}, bound1, seed, kB1);
-      in.b2 = uniform_expert_tensor(type, first, local, {H}, bound2, seed, kB2);
+    if (wanted(r)) {
+      const std::int64_t first = r * local;
+      in.x = normal_tensor(type, {tokens, H}, seed, kX + static_cast<std::uint64_t>(r));
+      const double bound1 = 1.0 / std::sqrt(double(H)), bound2 = 1.0 / std::sqrt(double(P));
+      in.w1 = uniform_expert_tensor(type, first, local, {rows, H}, bound1, seed, kW1);
+      in.w2 = uniform_expert_tensor(type, first, local, {H, P}, bound2, seed, kW2);
+      if (config.bias) {
+        in.b1 = uniform_expert_tensor(type, first, local, {rows}, bound1, seed, kB1);
+        in.b2 = uniform_expert_tensor(type, first, local, {H}, bound2, seed, kB2);
+      }
+      if (backward)
+        in.dout = normal_tensor(type, {tokens, H}, seed, kDout + static_cast<std::uint64_t>(r));
     }
-    if (backward)
-      in.dout = normal_tensor(type, {tokens, H}, seed, kDout + static_cast<std::uint64_t>(r));
     problem.ranks.push_back(std::move(in));
   }
   return problem;
+}
+
+}  // namespace
+
+Problem make_random_problem(const Config& config, int world_size,
+                            const std::vector<std::int64_t>& tokens_per_rank, std::uint64_t seed,
+                            bool backward, double d_aux, double d_z) {
+  return random_problem(config, world_size, tokens_per_rank, seed, backward, d_aux, d_z,
+                        [](int) { return true; });
+}
+
+Problem make_random_rank_problem(const Config& config, int world_size,
+                                 const std::vector<std::int64_t>& tokens_per_rank,
+                                 std::uint64_t seed, bool backward, double d_aux, double d_z,
+                                 int rank) {
+  FLASHMOE_CHECK(rank >= 0 && rank < world_size, "problem: rank ", rank,
+                 " is outside the world of ", world_size, " ranks");
+  return random_problem(config, world_size, tokens_per_rank, seed, backward, d_aux, d_z,
+                        [rank](int r) { return r == rank; });
 }
 
 namespace {

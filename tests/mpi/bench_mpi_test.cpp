@@ -95,7 +95,7 @@ void perturb(Problem& problem) {
         for (std::int64_t i = 0; i < t->numel(); ++i) t->set(i, 0.5 * t->get(i) + 0.125);
 }
 
-// `full` with every rank's inputs but `rank`'s removed.
+// `full` with every rank's inputs but `rank`'s removed (what make_random_rank_problem gives).
 Problem own_part(const Problem& full, int rank) {
   Problem part = full;
   for (int r = 0; r < full.world_size; ++r)

@@ -65,10 +65,11 @@ class MpiPlatform final : public BenchPlatform {
   Problem make_problem(const BenchOptions& o) override {
     FLASHMOE_CHECK(o.world_size == size_, "bench: ", o.world_size, " ranks requested but the MPI ",
                    "job has ", size_, " processes: under MPI every process is one rank");
-    return make_random_problem(
+    // Only this rank's inputs: the job holds every expert's weights once, not once per rank.
+    return make_random_rank_problem(
         o.config, o.world_size,
         std::vector<std::int64_t>(static_cast<std::size_t>(o.world_size), o.tokens_per_rank),
-        o.seed, o.backward);
+        o.seed, o.backward, 0.0, 0.0, rank_);
   }
   std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) override {
     engine::EngineOptions options;
