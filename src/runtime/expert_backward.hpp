@@ -16,6 +16,7 @@
 #include "runtime/expert_forward.hpp"
 #include "runtime/platform_interface.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/tile_span.hpp"
 
 namespace flashmoe::runtime {
 
@@ -83,66 +84,74 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_input(const RankState<T>& s, co
       [&](std::int64_t tile) { return l.dx_counter(tile); });
 }
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, const Task& task) {
+// Rows `rows` of one expert's weight gradient dW = Σ_src gradᵀ·input (dW2: grad = dy,
+// input = h; dW1: grad = dz, input = x), and the same rows of db = Σ_src Σ_i grad[i] when
+// `bias_grad` is not null. grad(source, i) / input(source, i) are packet row i from `source`:
+// grad_width elements (one per row of dW) / input_width elements (one per column of dW); a
+// packet's rows are contiguous, as the GEMM reads them. weight_grad is the expert's
+// [grad_width, input_width] block, bias_grad its [grad_width] one.
+//
+// The calling task is the only writer of these rows and runs at every backward (every expert
+// hears from every source), so they are written whole: one GEMM per source in increasing source
+// rank, the first non-empty source's product overwrites, later ones add, and no rows at all mean
+// zeros. The host need not clear dW1/dW2. db sums in the same fixed order.
+template <typename T, typename GradRow, typename InputRow>
+FLASHMOE_HOST_DEVICE inline void write_weight_grad_rows(const RankState<T>& s, std::int64_t expert,
+                                                        TileSpan rows, GradRow grad,
+                                                        std::int64_t grad_width, InputRow input,
+                                                        std::int64_t input_width,
+                                                        accumulate_t<T>* weight_grad,
+                                                        accumulate_t<T>* bias_grad) {
   using Acc = accumulate_t<T>;
-  const WorkspaceLayout& l = s.layout;
-  const std::int64_t H = s.hidden(), P = s.ffn(), expert = task.local_expert;
-  const std::int64_t first_row = task.column * l.tiles.hidden_columns;  // rows of dW2 = H
-  const std::int64_t rows =
-      H - first_row < l.tiles.hidden_columns ? H - first_row : l.tiles.hidden_columns;
-  // This task is the only writer of these dW2 rows and runs at every backward (every expert
-  // hears from every source), so it writes them whole: the first non-empty source's product
-  // overwrites, later ones add, and no rows at all mean zeros. The host need not clear dW2.
-  Acc* dw2 = s.dw2 + expert * H * P + first_row * P;  // [rows, P]
+  Acc* out = weight_grad + rows.first * input_width;  // [rows.count, input_width]
   bool written = false;
   for (int source = 0; source < s.world.world_size; ++source) {
     const std::int64_t n = s.packet_rows(source, expert);
     if (n == 0) continue;
-    tile_gemm(rows, P, n, s.dy_packet_row(source, expert, 0) + first_row, H, true,
-              static_cast<const T*>(s.h_row(source, expert, 0)), P, false, dw2, P, written);
+    tile_gemm(rows.count, input_width, n, grad(source, 0) + rows.first, grad_width, true,
+              input(source, 0), input_width, false, out, input_width, written);
     written = true;
   }
   if (!written)
-    for (std::int64_t i = 0; i < rows * P; ++i) dw2[i] = Acc(0);
-  if (s.db2 == nullptr) return;
-  for (std::int64_t h = first_row; h < first_row + rows; ++h) {
+    for (std::int64_t i = 0; i < rows.count * input_width; ++i) out[i] = Acc(0);
+  if (bias_grad == nullptr) return;
+  for (std::int64_t r = rows.first; r < rows.first + rows.count; ++r) {
     Acc sum = Acc(0);
     for (int source = 0; source < s.world.world_size; ++source)
       for (std::int64_t i = 0; i < s.packet_rows(source, expert); ++i)
-        sum += static_cast<Acc>(to_float(s.dy_packet_row(source, expert, i)[h]));
-    s.db2[expert * H + h] = sum;
+        sum += static_cast<Acc>(to_float(grad(source, i)[r]));
+    bias_grad[r] = sum;
   }
 }
 
+// dW2 [H, P] = Σ_src dyᵀ·h: the rows of the task's H-column tile, and db2 [H].
+template <typename T>
+FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, const Task& task) {
+  const std::int64_t H = s.hidden(), P = s.ffn(), expert = task.local_expert;
+  const auto dy = [&](std::int64_t source, std::int64_t i) {
+    return s.dy_packet_row(source, expert, i);
+  };
+  const auto h = [&](std::int64_t source, std::int64_t i) -> const T* {
+    return s.h_row(source, expert, i);
+  };
+  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.hidden_columns, H), dy, H,
+                         h, P, s.dw2 + expert * H * P,
+                         s.db2 != nullptr ? s.db2 + expert * H : nullptr);
+}
+
+// dW1 [R, H] = Σ_src dzᵀ·x: the rows of the task's row tile (R = P, or 2P gated), and db1 [R].
 template <typename T>
 FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T>& s, const Task& task) {
-  using Acc = accumulate_t<T>;
-  const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), R = s.w1_rows(), expert = task.local_expert;
-  const std::int64_t first_row = task.column * l.tiles.ffn_columns;  // rows of dW1 = R
-  const std::int64_t rows =
-      R - first_row < l.tiles.ffn_columns ? R - first_row : l.tiles.ffn_columns;
-  // Written whole by this task, as dW2 in run_weight_grad_down.
-  Acc* dw1 = s.dw1 + expert * R * H + first_row * H;  // [rows, H]
-  bool written = false;
-  for (int source = 0; source < s.world.world_size; ++source) {
-    const std::int64_t n = s.packet_rows(source, expert);
-    if (n == 0) continue;
-    tile_gemm(rows, H, n, static_cast<const T*>(s.dz_row(source, expert, 0)) + first_row, R, true,
-              s.x_packet_row(source, expert, 0), H, false, dw1, H, written);
-    written = true;
-  }
-  if (!written)
-    for (std::int64_t i = 0; i < rows * H; ++i) dw1[i] = Acc(0);
-  if (s.db1 == nullptr) return;
-  for (std::int64_t r = first_row; r < first_row + rows; ++r) {
-    Acc sum = Acc(0);
-    for (int source = 0; source < s.world.world_size; ++source)
-      for (std::int64_t i = 0; i < s.packet_rows(source, expert); ++i)
-        sum += static_cast<Acc>(to_float(s.dz_row(source, expert, i)[r]));
-    s.db1[expert * R + r] = sum;
-  }
+  const auto dz = [&](std::int64_t source, std::int64_t i) -> const T* {
+    return s.dz_row(source, expert, i);
+  };
+  const auto x = [&](std::int64_t source, std::int64_t i) {
+    return s.x_packet_row(source, expert, i);
+  };
+  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.ffn_columns, R), dz, R, x,
+                         H, s.dw1 + expert * R * H,
+                         s.db1 != nullptr ? s.db1 + expert * R : nullptr);
 }
 
 }  // namespace flashmoe::runtime

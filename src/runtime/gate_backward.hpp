@@ -13,6 +13,7 @@
 #include "runtime/platform_interface.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/signal_word.hpp"
+#include "runtime/tile_span.hpp"
 
 namespace flashmoe::runtime {
 
@@ -99,12 +100,10 @@ template <typename T>
 FLASHMOE_HOST_DEVICE inline void run_gate_weight_grad(const RankState<T>& s, std::int64_t column) {
   using Acc = accumulate_t<T>;
   const std::int64_t E = s.experts(), H = s.hidden();
-  const std::int64_t first_col = column * s.layout.tiles.hidden_columns;
-  const std::int64_t cols =
-      H - first_col < s.layout.tiles.hidden_columns ? H - first_col : s.layout.tiles.hidden_columns;
+  const TileSpan cols = tile_span(column, s.layout.tiles.hidden_columns, H);
   const Acc* dlogits = s.template own<Acc>(s.layout.dlogits);  // [S, E]
-  tile_gemm(E, cols, s.tokens, dlogits, E, true, s.x_acc + first_col, H, false, s.dwg + first_col,
-            H, false);
+  tile_gemm(E, cols.count, s.tokens, dlogits, E, true, s.x_acc + cols.first, H, false,
+            s.dwg + cols.first, H, false);
 }
 
 template <typename T>

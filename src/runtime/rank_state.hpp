@@ -10,6 +10,7 @@
 #include "flashmoe/types.hpp"
 #include "runtime/fault_injection.hpp"
 #include "runtime/task_queue.hpp"
+#include "runtime/tile_span.hpp"
 #include "runtime/workspace_layout.hpp"
 #include "transport/local/local_world.hpp"
 
@@ -96,29 +97,18 @@ struct RankState {
   FLASHMOE_HOST_DEVICE std::int64_t packet_rows(std::int64_t source, std::int64_t expert) const {
     return own<std::int64_t>(layout.packet_rows)[layout.packet_index(source, expert)];
   }
-  // Rows [first, first + count) of packet row tile `tile`.
-  FLASHMOE_HOST_DEVICE std::int64_t row_tile_rows(std::int64_t source, std::int64_t expert,
-                                                  std::int64_t tile) const {
-    const std::int64_t rows = packet_rows(source, expert) - tile * layout.tiles.expert_rows;
-    return rows < layout.tiles.expert_rows ? rows : layout.tiles.expert_rows;
-  }
   // The block of an expert tile task: rows [first_row, first_row + rows) of packet
-  // (source, expert) × output columns [first_col, first_col + cols) of `total_columns`, cut in
-  // column tiles of `column_width` (the last tiles of both may be partial).
+  // (source, expert), cut in row tiles of expert_rows, × output columns
+  // [first_col, first_col + cols) of `total_columns`, cut in column tiles of `column_width`.
   struct ExpertTile {
     std::int64_t source, expert, first_row, rows, first_col, cols;
   };
   FLASHMOE_HOST_DEVICE ExpertTile expert_tile(const Task& task, std::int64_t column_width,
                                               std::int64_t total_columns) const {
-    const std::int64_t first_col = task.column * column_width;
-    const std::int64_t cols =
-        total_columns - first_col < column_width ? total_columns - first_col : column_width;
-    return {task.source_rank,
-            task.local_expert,
-            task.tile * layout.tiles.expert_rows,
-            row_tile_rows(task.source_rank, task.local_expert, task.tile),
-            first_col,
-            cols};
+    const TileSpan rows = tile_span(task.tile, layout.tiles.expert_rows,
+                                    packet_rows(task.source_rank, task.local_expert));
+    const TileSpan cols = tile_span(task.column, column_width, total_columns);
+    return {task.source_rank, task.local_expert, rows.first, rows.count, cols.first, cols.count};
   }
   // Private per-row state of packet (source, expert), row `row`.
   FLASHMOE_HOST_DEVICE Acc* z_row(std::int64_t source, std::int64_t expert,

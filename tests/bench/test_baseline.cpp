@@ -10,35 +10,16 @@
 #include "bench/baseline.hpp"
 #include "flashmoe/error.hpp"
 #include "reference/reference.hpp"
+#include "support/results_compare.hpp"
+#include "support/tensor_compare.hpp"
 
 namespace flashmoe::bench {
 namespace {
 
-double relative_l2(const HostTensor& got, const HostTensor& expected) {
-  double diff = 0.0, norm = 0.0;
-  for (std::int64_t i = 0; i < expected.numel(); ++i) {
-    const double d = got.get(i) - expected.get(i);
-    diff += d * d;
-    norm += expected.get(i) * expected.get(i);
-  }
-  return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
 void expect_close(const std::string& name, const HostTensor& got, const HostTensor& expected,
                   double tolerance) {
   ASSERT_EQ(got.shape(), expected.shape()) << name;
-  EXPECT_LE(relative_l2(got, expected), tolerance) << name;
-}
-
-double tolerance_for(DType dtype) {
-  switch (dtype) {
-    case DType::fp64:
-      return 1e-12;
-    case DType::fp32:
-      return 1e-5;
-    default:
-      return 2e-2;
-  }
+  EXPECT_LE(test::relative_l2(got, expected), tolerance) << name;
 }
 
 struct Case {
@@ -67,13 +48,9 @@ void check_against_reference(const Case& k) {
   const int world = static_cast<int>(k.tokens.size());
   const Problem problem = make_random_problem(k.config, world, k.tokens, 42, true, k.d_aux, k.d_z);
   const Results got = run_baseline(problem, {.workers_per_rank = 2});
-  RoutingOverride routing;
-  for (const RankOutputs& rank : got.ranks) {
-    routing.topk_index.push_back(rank.routing.topk_index);
-    routing.kept.push_back(rank.routing.kept);
-  }
+  const RoutingOverride routing = test::routing_of(got);
   const Results expected = reference::run(problem, reference::Precision::fp64, &routing);
-  const double tol = tolerance_for(k.config.dtype);
+  const double tol = test::spec_tolerance(k.config.dtype);
   for (int r = 0; r < world; ++r) {
     SCOPED_TRACE("rank " + std::to_string(r));
     const RankOutputs& g = got.ranks[static_cast<std::size_t>(r)];

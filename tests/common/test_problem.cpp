@@ -3,49 +3,26 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
-#include <string>
 
-#include "flashmoe/error.hpp"
 #include "flashmoe/problem.hpp"
+#include "support/error_message.hpp"
+#include "support/tensor_compare.hpp"
+#include "support/tiny_config.hpp"
 
 namespace flashmoe {
 namespace {
 
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no flashmoe::Error thrown";
-  return {};
-}
+using test::bitwise_equal;
+using test::error_message;
+using test::expect_contains;
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
-}
-
+// The tiny layer with biases and a token bound of 16, which the refusals below exceed.
 Config small_config() {
-  Config c;
-  c.hidden = 6;
-  c.ffn = 5;
-  c.experts = 4;
-  c.top_k = 2;
+  Config c = test::tiny_config();
   c.bias = true;
-  c.dtype = DType::fp64;
   c.max_tokens = 16;
   return c;
-}
-
-bool bitwise_equal(const HostTensor& a, const HostTensor& b) {
-  if (a.type() != b.type() || a.shape() != b.shape()) return false;
-  for (std::int64_t i = 0; i < a.numel(); ++i)
-    if (std::bit_cast<std::uint64_t>(a.get(i)) != std::bit_cast<std::uint64_t>(b.get(i)))
-      return false;
-  return true;
 }
 
 TEST(MakeRandomProblem, ShapesAndOptionalTensors) {

@@ -6,23 +6,13 @@
 #include <limits>
 #include <string>
 
-#include "flashmoe/error.hpp"
 #include "flashmoe/tensor.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {
 
-// The message of the flashmoe::Error thrown by f (fails the test when none is thrown).
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no flashmoe::Error thrown";
-  return {};
-}
+using test::error_message;
 
 TEST(HostTensor, DefaultIsUndefinedAndEmpty) {
   const HostTensor t;

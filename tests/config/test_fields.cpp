@@ -1,8 +1,8 @@
 // config_keys() and set_config_field(): the command-line override path (`--top_k 2`).
 #include <algorithm>
 
-#include "error_message.hpp"
 #include "flashmoe/config.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {

@@ -1,6 +1,6 @@
 // The seed system's (FlashDMoE) configuration format: detection, mapping, ignored keys, codes.
-#include "error_message.hpp"
 #include "flashmoe/config.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {

@@ -1,6 +1,6 @@
 // config_hash, first_differing_field and describe.
-#include "error_message.hpp"
 #include "flashmoe/config.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {

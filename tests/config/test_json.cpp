@@ -1,6 +1,6 @@
 // flashmoe's JSON format: round trip, strict types, unknown keys, malformed text.
-#include "error_message.hpp"
 #include "flashmoe/config.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <limits>
 
-#include "error_message.hpp"
 #include "flashmoe/config.hpp"
+#include "support/error_message.hpp"
 
 namespace flashmoe {
 namespace {

@@ -4,13 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_support.hpp"
+#include "support/results_compare.hpp"
 
 namespace flashmoe {
 namespace {
 
-using engine_test::expect_bitwise_equal;
 using engine_test::small_config;
 using engine_test::small_tiles;
+using test::expect_bitwise_equal;
 
 Problem problem_for(DType dtype, Activation activation, std::uint64_t seed) {
   Config c = small_config(dtype, activation, 8, 2);

@@ -4,14 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "engine_test_support.hpp"
+#include "support/tensor_compare.hpp"
 
 namespace flashmoe {
 namespace {
 
 using engine_test::expect_matches_reference;
-using engine_test::same_bits;
 using engine_test::small_config;
 using engine_test::small_tiles;
+using test::bitwise_equal;
 
 TEST(EngineRouting, EqualsReferenceRoutingInFp64) {
   for (const bool drop : {true, false}) {
@@ -24,8 +25,8 @@ TEST(EngineRouting, EqualsReferenceRoutingInFp64) {
     for (std::size_t r = 0; r < engine.ranks.size(); ++r) {
       const Routing& a = engine.ranks[r].routing;
       const Routing& b = reference.ranks[r].routing;
-      EXPECT_TRUE(same_bits(a.topk_index, b.topk_index)) << "rank " << r;
-      EXPECT_TRUE(same_bits(a.kept, b.kept)) << "rank " << r;
+      EXPECT_TRUE(bitwise_equal(a.topk_index, b.topk_index)) << "rank " << r;
+      EXPECT_TRUE(bitwise_equal(a.kept, b.kept)) << "rank " << r;
       EXPECT_EQ(a.routed, b.routed) << "rank " << r;
       EXPECT_EQ(a.accepted, b.accepted) << "rank " << r;
     }

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -13,65 +12,13 @@
 #include <vector>
 
 #include "flashmoe/error.hpp"
-#include "flashmoe/half.hpp"
+#include "flashmoe/tensor.hpp"
 #include "math/activation.hpp"
 #include "platform/cpu/gemm.hpp"
+#include "support/tensor_compare.hpp"
 
 namespace flashmoe::cpu {
 namespace {
-
-// A buffer of one element type holding doubles rounded to that type.
-struct Buffer {
-  ElementType type = ElementType::f32;
-  std::vector<std::byte> bytes;
-
-  Buffer(ElementType t, std::int64_t count)
-      : type(t), bytes(static_cast<std::size_t>(count) * size()) {}
-  std::size_t size() const { return element_size(type); }
-  void set(std::int64_t i, double v) {
-    std::byte* p = bytes.data() + static_cast<std::size_t>(i) * size();
-    switch (type) {
-      case ElementType::f64:
-        std::memcpy(p, &v, 8);
-        break;
-      case ElementType::f32: {
-        const float f = static_cast<float>(v);
-        std::memcpy(p, &f, 4);
-        break;
-      }
-      case ElementType::bf16: {
-        const bfloat16 h = bfloat16::from_float(static_cast<float>(v));
-        std::memcpy(p, &h, 2);
-        break;
-      }
-      default:
-        FAIL() << "unsupported test type";
-    }
-  }
-  double get(std::int64_t i) const {
-    const std::byte* p = bytes.data() + static_cast<std::size_t>(i) * size();
-    switch (type) {
-      case ElementType::f64: {
-        double v;
-        std::memcpy(&v, p, 8);
-        return v;
-      }
-      case ElementType::f32: {
-        float v;
-        std::memcpy(&v, p, 4);
-        return v;
-      }
-      case ElementType::bf16: {
-        bfloat16 v;
-        std::memcpy(&v, p, 2);
-        return v.to_float();
-      }
-      default:
-        return NAN;
-    }
-  }
-  void* data() { return bytes.data(); }
-};
 
 // Deterministic values in [−1, 1] with no special structure.
 double pseudo_random(std::uint64_t seed, std::int64_t i) {
@@ -103,25 +50,27 @@ std::string describe(const Case& c) {
 struct Operands {
   Case c;
   std::int64_t lda, ldb, ldc;
-  Buffer a, b, c_init, bias;
-  GemmArgs args(Buffer& out) {
+  // Flat buffers of the case's element types: set() rounds the drawn doubles to them, get()
+  // widens the stored values exactly for the double-precision check.
+  HostTensor a, b, c_init, bias;
+  GemmArgs args(HostTensor& out) {
     GemmArgs g;
     g.m = c.m;
     g.n = c.n;
     g.k = c.k;
-    g.a = a.data();
+    g.a = a.raw();
     g.a_type = c.in;
     g.lda = lda;
     g.trans_a = c.trans_a;
-    g.b = b.data();
+    g.b = b.raw();
     g.b_type = c.in;
     g.ldb = ldb;
     g.trans_b = c.trans_b;
-    g.c = out.data();
+    g.c = out.raw();
     g.c_type = c.out;
     g.ldc = ldc;
     g.accumulate = c.accumulate;
-    g.bias = c.bias ? bias.data() : nullptr;
+    g.bias = c.bias ? bias.raw() : nullptr;
     g.activation = c.activation;
     return g;
   }
@@ -136,10 +85,10 @@ Operands make_operands(const Case& c, std::uint64_t seed) {
                std::max<std::int64_t>(lda, 1),
                std::max<std::int64_t>(ldb, 1),
                std::max<std::int64_t>(ldc, 1),
-               Buffer(c.in, a_rows * std::max<std::int64_t>(lda, 1)),
-               Buffer(c.in, b_rows * std::max<std::int64_t>(ldb, 1)),
-               Buffer(c.out, c.m * std::max<std::int64_t>(ldc, 1)),
-               Buffer(acc, c.n)};
+               HostTensor(c.in, {a_rows * std::max<std::int64_t>(lda, 1)}),
+               HostTensor(c.in, {b_rows * std::max<std::int64_t>(ldb, 1)}),
+               HostTensor(c.out, {c.m * std::max<std::int64_t>(ldc, 1)}),
+               HostTensor(acc, {c.n})};
   for (std::int64_t i = 0; i < a_rows * ops.lda; ++i) ops.a.set(i, pseudo_random(seed, i));
   for (std::int64_t i = 0; i < b_rows * ops.ldb; ++i) ops.b.set(i, pseudo_random(seed + 1, i));
   for (std::int64_t i = 0; i < c.m * ops.ldc; ++i) ops.c_init.set(i, pseudo_random(seed + 2, i));
@@ -153,7 +102,7 @@ Operands make_operands(const Case& c, std::uint64_t seed) {
 void check_case(const Case& c, std::uint64_t seed = 7) {
   SCOPED_TRACE(describe(c));
   Operands ops = make_operands(c, seed);
-  Buffer out = ops.c_init;
+  HostTensor out = ops.c_init;
   gemm(ops.args(out));
 
   // Unit roundoff of the accumulation and of the output type; oneDNN's activations are
@@ -282,10 +231,6 @@ TEST(Gemm, ManyShapesBeyondThePrimitiveCache) {
         9);
 }
 
-bool bitwise_equal(const Buffer& x, const Buffer& y) {
-  return x.bytes == y.bytes;
-}
-
 TEST(Gemm, RepeatedCallsAreBitwiseEqual) {
   for (ElementType in : kInputs) {
     const Case c{.m = 96,
@@ -298,10 +243,10 @@ TEST(Gemm, RepeatedCallsAreBitwiseEqual) {
                  .in = in,
                  .out = in == ElementType::f64 ? ElementType::f64 : ElementType::bf16};
     Operands ops = make_operands(c, 3);
-    Buffer first = ops.c_init, second = ops.c_init;
+    HostTensor first = ops.c_init, second = ops.c_init;
     gemm(ops.args(first));
     gemm(ops.args(second));
-    EXPECT_TRUE(bitwise_equal(first, second)) << describe(c);
+    EXPECT_TRUE(test::bitwise_equal(first, second)) << describe(c);
   }
 }
 
@@ -315,9 +260,9 @@ TEST(Gemm, ConcurrentCallsAreBitwiseEqualToSerial) {
                .in = ElementType::bf16,
                .out = ElementType::f32};
   Operands ops = make_operands(c, 11);
-  Buffer serial = ops.c_init;
+  HostTensor serial = ops.c_init;
   gemm(ops.args(serial));
-  std::vector<Buffer> results(2, ops.c_init);
+  std::vector<HostTensor> results(2, ops.c_init);
   std::vector<std::thread> threads;
   for (auto& r : results)
     threads.emplace_back([&ops, &r] {
@@ -325,7 +270,7 @@ TEST(Gemm, ConcurrentCallsAreBitwiseEqualToSerial) {
         gemm(ops.args(r));  // a fresh cache on this thread, then hits
     });
   for (auto& t : threads) t.join();
-  for (const auto& r : results) EXPECT_TRUE(bitwise_equal(r, serial));
+  for (const auto& r : results) EXPECT_TRUE(test::bitwise_equal(r, serial));
 }
 
 std::int64_t process_threads() {
@@ -339,11 +284,11 @@ std::int64_t process_threads() {
 TEST(Gemm, RunsOnTheCallingThreadOnly) {
   const Case c{.m = 256, .n = 256, .k = 256, .in = ElementType::f32, .out = ElementType::f32};
   Operands ops = make_operands(c, 5);
-  Buffer out = ops.c_init;
+  HostTensor out = ops.c_init;
   const std::int64_t before = process_threads();
   gemm(ops.args(out));
   std::thread worker([&ops] {
-    Buffer mine = ops.c_init;
+    HostTensor mine = ops.c_init;
     gemm(ops.args(mine));
   });
   worker.join();

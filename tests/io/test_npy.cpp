@@ -2,15 +2,17 @@
 // types, header variants numpy writes, and the refusal of malformed files.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <string>
 
 #include "flashmoe/error.hpp"
 #include "io/npy.hpp"
+#include "support/tensor_compare.hpp"
 #include "temp_dir.hpp"
 
 namespace flashmoe::io {
 namespace {
+
+using test::bitwise_equal;
 
 HostTensor sample(ElementType type, Shape shape) {
   HostTensor t(type, std::move(shape));
@@ -20,11 +22,6 @@ HostTensor sample(ElementType type, Shape shape) {
     t.set(i, floating ? 0.375 * static_cast<double>(i) - 2.5 : static_cast<double>((i * 37) % 251));
   }
   return t;
-}
-
-bool same_bytes(const HostTensor& a, const HostTensor& b) {
-  return a.type() == b.type() && a.shape() == b.shape() &&
-         (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
 }
 
 // A file with a hand-written header, for the variants and the malformed cases.
@@ -55,7 +52,7 @@ TEST(Npy, RoundTripsEveryStoredType) {
   for (ElementType type :
        {ElementType::f64, ElementType::f32, ElementType::i32, ElementType::i64, ElementType::u8}) {
     const HostTensor t = sample(type, {3, 5, 2});
-    EXPECT_TRUE(same_bytes(decode_npy(encode_npy(t), "t.npy"), t)) << to_string(type);
+    EXPECT_TRUE(bitwise_equal(decode_npy(encode_npy(t), "t.npy"), t)) << to_string(type);
   }
 }
 
@@ -75,13 +72,13 @@ TEST(Npy, HalfTypesAreWrittenAsExactFloat32) {
     ASSERT_EQ(back.type(), ElementType::f32);
     ASSERT_EQ(back.shape(), t.shape());
     for (std::int64_t i = 0; i < t.numel(); ++i) EXPECT_EQ(back.get(i), t.get(i)) << i;
-    EXPECT_TRUE(same_bytes(back.to(type), t));
+    EXPECT_TRUE(bitwise_equal(back.to(type), t));
   }
 }
 
 TEST(Npy, ShapesWithZerosAndNoDimensions) {
   const HostTensor empty = sample(ElementType::f32, {0, 5});
-  EXPECT_TRUE(same_bytes(decode_npy(encode_npy(empty), "t.npy"), empty));
+  EXPECT_TRUE(bitwise_equal(decode_npy(encode_npy(empty), "t.npy"), empty));
   const HostTensor vector = sample(ElementType::f64, {2});
   EXPECT_NE(encode_npy(vector).find("'shape': (2,)"), std::string::npos);
   const HostTensor scalar = sample(ElementType::i64, {});
@@ -149,7 +146,7 @@ TEST(Npy, FilesRoundTripAndErrorsNameThePath) {
   const std::string path = (dir / "a.npy").string();
   const HostTensor t = sample(ElementType::i32, {4, 4});
   write_npy(path, t);
-  EXPECT_TRUE(same_bytes(read_npy(path), t));
+  EXPECT_TRUE(bitwise_equal(read_npy(path), t));
   const std::string missing = (dir / "missing.npy").string();
   try {
     read_npy(missing);

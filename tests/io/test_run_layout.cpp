@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -12,25 +11,26 @@
 #include "io/npy.hpp"
 #include "io/run_layout.hpp"
 #include "reference/reference.hpp"
+#include "support/tensor_compare.hpp"
 #include "temp_dir.hpp"
 
 namespace flashmoe::io {
 namespace {
 
+using test::bitwise_equal;
+
 namespace fs = std::filesystem;
 
 Config small_config(DType dtype, bool bias) {
-  Config c;
-  c.hidden = 8;
-  c.ffn = 6;
-  c.experts = 4;
-  c.top_k = 2;
-  c.dtype = dtype;
-  c.bias = bias;
-  c.activation = Activation::swiglu;
-  c.aux_loss = true;
-  c.z_loss = true;
-  return c;
+  return {.hidden = 8,
+          .ffn = 6,
+          .experts = 4,
+          .top_k = 2,
+          .activation = Activation::swiglu,
+          .bias = bias,
+          .dtype = dtype,
+          .aux_loss = true,
+          .z_loss = true};
 }
 
 Problem small_problem(DType dtype = DType::fp32, bool bias = true, bool backward = true) {
@@ -42,26 +42,21 @@ Results results_of(const Problem& p) {
       p, p.config.dtype == DType::fp64 ? reference::Precision::fp64 : reference::Precision::fp32);
 }
 
-bool same_bytes(const HostTensor& a, const HostTensor& b) {
-  return a.type() == b.type() && a.shape() == b.shape() &&
-         (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
-}
-
 void expect_same_problem(const Problem& a, const Problem& b) {
   EXPECT_EQ(a.config, b.config);
   EXPECT_EQ(a.world_size, b.world_size);
   EXPECT_EQ(a.backward, b.backward);
   EXPECT_EQ(a.d_aux, b.d_aux);
   EXPECT_EQ(a.d_z, b.d_z);
-  EXPECT_TRUE(same_bytes(a.wg, b.wg));
+  EXPECT_TRUE(bitwise_equal(a.wg, b.wg));
   ASSERT_EQ(a.ranks.size(), b.ranks.size());
   for (std::size_t r = 0; r < a.ranks.size(); ++r) {
-    EXPECT_TRUE(same_bytes(a.ranks[r].x, b.ranks[r].x)) << r;
-    EXPECT_TRUE(same_bytes(a.ranks[r].w1, b.ranks[r].w1)) << r;
-    EXPECT_TRUE(same_bytes(a.ranks[r].w2, b.ranks[r].w2)) << r;
-    EXPECT_TRUE(same_bytes(a.ranks[r].b1, b.ranks[r].b1)) << r;
-    EXPECT_TRUE(same_bytes(a.ranks[r].b2, b.ranks[r].b2)) << r;
-    EXPECT_TRUE(same_bytes(a.ranks[r].dout, b.ranks[r].dout)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].x, b.ranks[r].x)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].w1, b.ranks[r].w1)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].w2, b.ranks[r].w2)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].b1, b.ranks[r].b1)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].b2, b.ranks[r].b2)) << r;
+    EXPECT_TRUE(bitwise_equal(a.ranks[r].dout, b.ranks[r].dout)) << r;
   }
 }
 
@@ -146,15 +141,15 @@ TEST(RunLayout, RoutingAndOutputsLoadBack) {
   for (std::size_t r = 0; r < 2; ++r) {
     const RankOutputs& a = loaded.ranks[r];
     const RankOutputs& b = results.ranks[r];
-    EXPECT_TRUE(same_bytes(a.out, b.out.to(ElementType::f32)));
-    EXPECT_TRUE(same_bytes(a.routing.topk_index, b.routing.topk_index));
-    EXPECT_TRUE(same_bytes(a.routing.kept, b.routing.kept));
+    EXPECT_TRUE(bitwise_equal(a.out, b.out.to(ElementType::f32)));
+    EXPECT_TRUE(bitwise_equal(a.routing.topk_index, b.routing.topk_index));
+    EXPECT_TRUE(bitwise_equal(a.routing.kept, b.routing.kept));
     EXPECT_EQ(a.routing.routed, b.routing.routed);
     EXPECT_EQ(a.routing.accepted, b.routing.accepted);
     EXPECT_FLOAT_EQ(a.aux_loss, b.aux_loss);
     EXPECT_FLOAT_EQ(a.z_loss, b.z_loss);
-    EXPECT_TRUE(same_bytes(a.dw1, b.dw1.to(ElementType::f32)));
-    EXPECT_TRUE(same_bytes(a.db2, b.db2.to(ElementType::f32)));
+    EXPECT_TRUE(bitwise_equal(a.dw1, b.dw1.to(ElementType::f32)));
+    EXPECT_TRUE(bitwise_equal(a.db2, b.db2.to(ElementType::f32)));
   }
 }
 

@@ -6,9 +6,10 @@
 #include <ostream>
 #include <string>
 
-#include "helpers.hpp"
 #include "reference/gradcheck.hpp"
 #include "reference/reference.hpp"
+#include "support/error_message.hpp"
+#include "support/tiny_config.hpp"
 
 namespace flashmoe::reference {
 namespace {

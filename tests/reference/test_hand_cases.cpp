@@ -3,8 +3,9 @@
 
 #include <cmath>
 
-#include "helpers.hpp"
+#include "hand_problem.hpp"
 #include "reference/reference.hpp"
+#include "support/tensor_compare.hpp"
 
 namespace flashmoe::reference {
 namespace {
@@ -20,14 +21,13 @@ double sigmoid(double z) {
 //   expert 0: w1 = [[1, 2], [3, 4]], w2 = I           → y(x0) = [1, 3]
 //   expert 1: w1 = [[0, 1], [1, 0]], w2 = [[2, 0], [0, −1]] → z(x1) = [2, 0], y = [4, 0]
 Problem identity_problem(bool normalize) {
-  Config c;
-  c.hidden = 2;
-  c.ffn = 2;
-  c.experts = 2;
-  c.top_k = 1;
-  c.activation = Activation::identity;
-  c.normalize_weights = normalize;
-  c.dtype = DType::fp64;
+  const Config c{.hidden = 2,
+                 .ffn = 2,
+                 .experts = 2,
+                 .top_k = 1,
+                 .activation = Activation::identity,
+                 .normalize_weights = normalize,
+                 .dtype = DType::fp64};
   Problem p = test::empty_problem(c, 1);
   p.wg = tensor({2, 2}, {1, 0, 0, 1});
   RankInputs in;
@@ -74,14 +74,13 @@ TEST(HandCases, IdentityTopOneUnnormalizedUsesTheProbability) {
 //   expert 1: z = [0 + 1, 1 − 1] = [1, 0] → h = [1, 0] (relu(0) = 0);
 //             y = [[3, 0], [0, 1]]·h + [0, 1] = [3, 1]
 TEST(HandCases, ReluWithBiasTopTwo) {
-  Config c;
-  c.hidden = 2;
-  c.ffn = 2;
-  c.experts = 2;
-  c.top_k = 2;
-  c.activation = Activation::relu;
-  c.bias = true;
-  c.dtype = DType::fp64;
+  const Config c{.hidden = 2,
+                 .ffn = 2,
+                 .experts = 2,
+                 .top_k = 2,
+                 .activation = Activation::relu,
+                 .bias = true,
+                 .dtype = DType::fp64};
   Problem p = test::empty_problem(c, 1);
   p.wg = tensor({2, 2}, {1, 0, 0, 0});
   RankInputs in;
@@ -103,13 +102,8 @@ TEST(HandCases, ReluWithBiasTopTwo) {
 //   swiglu: h = silu(1)·6 = 6σ(1);  geglu: h = gelu(1)·6 = 6Φ(1).  w2 = [[2]] → y = 2h.
 TEST(HandCases, GatedActivationsUseRowsZeroToPForTheGate) {
   for (Activation a : {Activation::swiglu, Activation::geglu}) {
-    Config c;
-    c.hidden = 1;
-    c.ffn = 1;
-    c.experts = 1;
-    c.top_k = 1;
-    c.activation = a;
-    c.dtype = DType::fp64;
+    const Config c{
+        .hidden = 1, .ffn = 1, .experts = 1, .top_k = 1, .activation = a, .dtype = DType::fp64};
     Problem p = test::empty_problem(c, 1);
     RankInputs in;
     in.x = tensor({1, 1}, {2});
@@ -125,13 +119,12 @@ TEST(HandCases, GatedActivationsUseRowsZeroToPForTheGate) {
 
 // Two ranks: the token on rank 1 is served by expert 0, whose weights live on rank 0.
 TEST(HandCases, ExpertsRunOnTheirOwnerRanksWeights) {
-  Config c;
-  c.hidden = 1;
-  c.ffn = 1;
-  c.experts = 2;
-  c.top_k = 1;
-  c.activation = Activation::identity;
-  c.dtype = DType::fp64;
+  const Config c{.hidden = 1,
+                 .ffn = 1,
+                 .experts = 2,
+                 .top_k = 1,
+                 .activation = Activation::identity,
+                 .dtype = DType::fp64};
   Problem p = test::empty_problem(c, 2);
   p.wg = tensor({2, 1}, {1, -1});  // x > 0 → expert 0, x < 0 → expert 1
   RankInputs r0, r1;

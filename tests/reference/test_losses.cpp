@@ -3,8 +3,10 @@
 
 #include <cmath>
 
-#include "helpers.hpp"
+#include "hand_problem.hpp"
 #include "reference/reference.hpp"
+#include "support/tensor_compare.hpp"
+#include "support/tiny_config.hpp"
 
 namespace flashmoe::reference {
 namespace {
@@ -21,15 +23,14 @@ double sigmoid(double z) {
 //   P̄1 = (2 − σ(3)) / 3;  l_aux = 2·(2/3·P̄0 + 1/3·P̄1) = 2·(4 + σ(3)) / 9.
 //   lse = 2 + log(1 + e⁻¹), −1 + log(1 + e⁻¹), 6 + log(1 + e⁻³);  l_z = mean of their squares.
 Problem loss_problem() {
-  Config c;
-  c.hidden = 1;
-  c.ffn = 1;
-  c.experts = 2;
-  c.top_k = 1;
-  c.activation = Activation::identity;
-  c.dtype = DType::fp64;
-  c.aux_loss = true;
-  c.z_loss = true;
+  const Config c{.hidden = 1,
+                 .ffn = 1,
+                 .experts = 2,
+                 .top_k = 1,
+                 .activation = Activation::identity,
+                 .dtype = DType::fp64,
+                 .aux_loss = true,
+                 .z_loss = true};
   Problem p = test::empty_problem(c, 1);
   p.wg = tensor({2, 1}, {2, 1});
   RankInputs in;

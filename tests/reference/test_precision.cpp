@@ -2,31 +2,26 @@
 // result types, and the timing record.
 #include <gtest/gtest.h>
 
-#include "helpers.hpp"
 #include "reference/reference.hpp"
+#include "support/error_message.hpp"
+#include "support/results_compare.hpp"
+#include "support/tensor_compare.hpp"
+#include "support/tiny_config.hpp"
 
 namespace flashmoe::reference {
 namespace {
 
-RoutingOverride routing_of(const Results& results) {
-  RoutingOverride routing;
-  for (const RankOutputs& out : results.ranks) {
-    routing.topk_index.push_back(out.routing.topk_index);
-    routing.kept.push_back(out.routing.kept);
-  }
-  return routing;
-}
+using test::routing_of;
 
 TEST(Precision, Fp32MatchesFp64WithinSpecTolerance) {
   for (Activation a : {Activation::gelu, Activation::swiglu}) {
-    Config c;
-    c.hidden = 64;
-    c.ffn = 48;
-    c.experts = 8;
-    c.top_k = 2;
-    c.activation = a;
-    c.bias = true;
-    c.dtype = DType::fp64;
+    const Config c{.hidden = 64,
+                   .ffn = 48,
+                   .experts = 8,
+                   .top_k = 2,
+                   .activation = a,
+                   .bias = true,
+                   .dtype = DType::fp64};
     const Problem p = make_random_problem(c, 2, {40, 24}, 17, true, 0.1, 0.05);
     const Results wide = run(p, Precision::fp64);
     // Replay the fp64 routing: a near-tie decided differently in fp32 is not an error (SPEC §4).

@@ -2,41 +2,18 @@
 // capacity overflow (§2.4–2.5), and the refusals of a malformed override.
 #include <gtest/gtest.h>
 
-#include "helpers.hpp"
 #include "reference/reference.hpp"
+#include "support/error_message.hpp"
+#include "support/results_compare.hpp"
+#include "support/tensor_compare.hpp"
+#include "support/tiny_config.hpp"
 
 namespace flashmoe::reference {
 namespace {
 
+using test::expect_bitwise_equal;
+using test::routing_of;
 using test::tiny_config;
-
-RoutingOverride routing_of(const Results& results) {
-  RoutingOverride routing;
-  for (const RankOutputs& out : results.ranks) {
-    routing.topk_index.push_back(out.routing.topk_index);
-    routing.kept.push_back(out.routing.kept);
-  }
-  return routing;
-}
-
-void expect_same_results(const Results& a, const Results& b) {
-  ASSERT_EQ(a.ranks.size(), b.ranks.size());
-  for (std::size_t r = 0; r < a.ranks.size(); ++r) {
-    const RankOutputs &x = a.ranks[r], &y = b.ranks[r];
-    EXPECT_TRUE(test::bitwise_equal(x.out, y.out)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.routing.topk_weight, y.routing.topk_weight));
-    EXPECT_TRUE(test::bitwise_equal(x.dx, y.dx)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.dwg, y.dwg)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.dw1, y.dw1)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.dw2, y.dw2)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.db1, y.db1)) << "rank " << r;
-    EXPECT_TRUE(test::bitwise_equal(x.db2, y.db2)) << "rank " << r;
-    EXPECT_EQ(x.routing.routed, y.routing.routed);
-    EXPECT_EQ(x.routing.accepted, y.routing.accepted);
-    EXPECT_EQ(x.aux_loss, y.aux_loss);
-    EXPECT_EQ(x.z_loss, y.z_loss);
-  }
-}
 
 Problem sample_problem() {
   Config c = tiny_config(Activation::silu);
@@ -49,13 +26,13 @@ TEST(RoutingOverride, ReplayingTheOwnRoutingChangesNothing) {
   const Problem p = sample_problem();
   const Results own = run(p, Precision::fp64);
   const RoutingOverride routing = routing_of(own);
-  expect_same_results(run(p, Precision::fp64, &routing), own);
+  expect_bitwise_equal(run(p, Precision::fp64, &routing), own, "replayed");
 }
 
 TEST(RoutingOverride, RunsAreDeterministic) {
   const Problem p = sample_problem();
-  expect_same_results(run(p, Precision::fp64), run(p, Precision::fp64));
-  expect_same_results(run(p, Precision::fp32), run(p, Precision::fp32));
+  expect_bitwise_equal(run(p, Precision::fp64), run(p, Precision::fp64), "fp64");
+  expect_bitwise_equal(run(p, Precision::fp32), run(p, Precision::fp32), "fp32");
 }
 
 TEST(RoutingOverride, GivenExpertsAndKeptFlagsAreUsed) {

@@ -1,5 +1,5 @@
-// Helpers for tests of refusals: run a call that must throw flashmoe::Error and check that its
-// message names what a user needs (the key, the value, what is allowed).
+// Tests of refusals: run a call that must throw flashmoe::Error and check that its message
+// names what a user needs (the key, the value, the tensor, what is allowed).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,7 +12,8 @@
 
 namespace flashmoe::test {
 
-// The message of the flashmoe::Error thrown by f(), or "<no error>" (and a test failure).
+// The message of the flashmoe::Error thrown by f(); when none is thrown, a test failure and an
+// empty message.
 template <typename F>
 std::string error_message(F&& f) {
   try {
@@ -21,7 +22,11 @@ std::string error_message(F&& f) {
     return error.what();
   }
   ADD_FAILURE() << "expected a flashmoe::Error, none was thrown";
-  return "<no error>";
+  return {};
+}
+
+inline void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
 }
 
 inline ::testing::AssertionResult contains_all(const std::string& message,
