@@ -12,8 +12,10 @@
 namespace flashmoe::cli {
 namespace {
 
-// The tensors of a RankOutputs, in one fixed order for packing and unpacking.
-std::vector<HostTensor*> tensors_of(RankOutputs& r) {
+// The tensors of a RankOutputs within `scope`, in one fixed order for packing and unpacking.
+std::vector<HostTensor*> tensors_of(RankOutputs& r, GatherScope scope) {
+  if (scope == GatherScope::routing_and_losses)
+    return {&r.routing.topk_index, &r.routing.topk_weight, &r.routing.kept};
   return {&r.out,
           &r.routing.topk_index,
           &r.routing.topk_weight,
@@ -55,9 +57,9 @@ class Unpacker {
   std::size_t at_ = 0;
 };
 
-std::vector<std::byte> pack(RankOutputs& r) {
+std::vector<std::byte> pack(RankOutputs& r, GatherScope scope) {
   Packer p;
-  for (HostTensor* t : tensors_of(r)) {
+  for (HostTensor* t : tensors_of(r, scope)) {
     p.word(static_cast<std::int64_t>(t->rank()));
     if (!t->defined()) continue;
     p.word(static_cast<std::int64_t>(t->type()));
@@ -73,10 +75,10 @@ std::vector<std::byte> pack(RankOutputs& r) {
   return std::move(p.out);
 }
 
-RankOutputs unpack(const std::vector<std::byte>& message) {
+RankOutputs unpack(const std::vector<std::byte>& message, GatherScope scope) {
   RankOutputs r;
   Unpacker u(message);
-  for (HostTensor* t : tensors_of(r)) {
+  for (HostTensor* t : tensors_of(r, scope)) {
     const std::int64_t dims = u.word();
     if (dims == 0) continue;
     const auto type = static_cast<ElementType>(u.word());
@@ -96,13 +98,13 @@ RankOutputs unpack(const std::vector<std::byte>& message) {
 
 }  // namespace
 
-Results gather_results(MPI_Comm comm, Results own) {
+Results gather_results(MPI_Comm comm, Results own, GatherScope scope) {
   int rank = 0, size = 0;
   FLASHMOE_MPI(MPI_Comm_rank(comm, &rank));
   FLASHMOE_MPI(MPI_Comm_size(comm, &size));
   constexpr int kTag = 4;
   if (rank != 0) {
-    const std::vector<std::byte> message = pack(own.ranks[static_cast<std::size_t>(rank)]);
+    const std::vector<std::byte> message = pack(own.ranks[static_cast<std::size_t>(rank)], scope);
     FLASHMOE_CHECK(message.size() <= static_cast<std::size_t>(INT_MAX), "rank ", rank,
                    ": its outputs (", message.size(), " bytes) are too large to gather");
     const auto bytes = static_cast<std::uint64_t>(message.size());
@@ -117,7 +119,7 @@ Results gather_results(MPI_Comm comm, Results own) {
     std::vector<std::byte> message(static_cast<std::size_t>(bytes));
     FLASHMOE_MPI(MPI_Recv(message.data(), static_cast<int>(bytes), MPI_BYTE, source, kTag, comm,
                           MPI_STATUS_IGNORE));
-    own.ranks[static_cast<std::size_t>(source)] = unpack(message);
+    own.ranks[static_cast<std::size_t>(source)] = unpack(message, scope);
   }
   return own;
 }

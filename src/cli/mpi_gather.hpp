@@ -10,8 +10,13 @@
 
 namespace flashmoe::cli {
 
+// What travels to rank 0: every output (for --check), or only what the summary prints — the
+// routing record (O(S·k) per rank) and the losses, not the O(S·H) and O(E·H·P) tensors.
+enum class GatherScope { everything, routing_and_losses };
+
 // Collective over comm. `own` holds this rank's entry (at index rank; the others empty). On
-// rank 0 returns Results with every rank's entry and rank 0's seconds; elsewhere returns `own`.
-Results gather_results(MPI_Comm comm, Results own);
+// rank 0 returns Results with every rank's entry (the `scope` of it for the others) and rank
+// 0's seconds; elsewhere returns `own`.
+Results gather_results(MPI_Comm comm, Results own, GatherScope scope = GatherScope::everything);
 
 }  // namespace flashmoe::cli

@@ -57,15 +57,18 @@ std::vector<std::int64_t> tokens_per_rank(const ParsedArgs& args, const LoadedCo
 
 // Refuses a problem whose inputs alone would not fit in this machine's memory: allocating it
 // would end in the kernel's out-of-memory killer rather than in a message.
-void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, bool backward) {
+// `tokens`: the token counts of the ranks whose inputs this process generates; `experts`: how
+// many experts' weights it holds.
+void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, std::int64_t experts,
+                  bool backward) {
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page_size = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page_size <= 0) return;  // unknown: let the allocation decide
   const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
   const auto d = [](std::int64_t v) { return static_cast<double>(v); };
-  double elements = d(c.experts) * d(c.hidden);  // wg
-  elements += d(c.experts) * (d(c.w1_rows()) * d(c.hidden) + d(c.hidden) * d(c.ffn));
-  if (c.bias) elements += d(c.experts) * d(c.w1_rows() + c.hidden);
+  double elements = d(c.experts) * d(c.hidden);  // wg, on every rank
+  elements += d(experts) * (d(c.w1_rows()) * d(c.hidden) + d(c.hidden) * d(c.ffn));
+  if (c.bias) elements += d(experts) * d(c.w1_rows() + c.hidden);
   for (std::int64_t s : tokens) elements += d(s) * d(c.hidden) * (backward ? 2.0 : 1.0);
   const double bytes = elements * static_cast<double>(element_size(storage_type(c.dtype)));
   if (bytes > memory) {
@@ -78,7 +81,8 @@ void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, bool
   }
 }
 
-Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int default_ranks) {
+Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int default_ranks,
+                             std::optional<int> only_rank) {
   LoadedConfig loaded;
   if (const auto file = args.value("config")) {
     loaded = load_config_file(*file);
@@ -107,9 +111,15 @@ Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int de
   if (config.top_k == 1 && config.normalize_weights)
     request.notes.push_back(
         "top_k = 1 with normalize_weights: every weight is 1 and the gate gets no gradient");
-  const std::vector<std::int64_t> tokens = tokens_per_rank(args, loaded, config, world_size);
-  check_memory(config, tokens, backward);
-  return make_random_problem(config, world_size, tokens, seed, backward, d_aux, d_z);
+  request.tokens = tokens_per_rank(args, loaded, config, world_size);
+  if (only_rank) {
+    check_memory(config, {request.tokens.at(static_cast<std::size_t>(*only_rank))},
+                 config.local_experts(world_size), backward);
+    return make_random_rank_problem(config, world_size, request.tokens, seed, backward, d_aux, d_z,
+                                    *only_rank);
+  }
+  check_memory(config, request.tokens, config.experts, backward);
+  return make_random_problem(config, world_size, request.tokens, seed, backward, d_aux, d_z);
 }
 
 }  // namespace
@@ -176,7 +186,8 @@ std::vector<OptionSpec> run_options_with_config_keys() {
   return options;
 }
 
-RunRequest make_run_request(const ParsedArgs& args, int default_ranks) {
+RunRequest make_run_request(const ParsedArgs& args, int default_ranks,
+                            std::optional<int> only_rank) {
   RunRequest request;
   // A named backend first: a misspelt name is refused before any input is generated or read.
   if (const auto name = args.value("backend")) request.backend = &find_backend(*name);
@@ -192,8 +203,10 @@ RunRequest make_run_request(const ParsedArgs& args, int default_ranks) {
     }
     request.load_dir = *dir;
     request.problem = io::load_problem(*dir);
+    for (int r = 0; r < request.problem.world_size; ++r)
+      request.tokens.push_back(request.problem.tokens(r));
   } else {
-    request.problem = problem_from_options(args, request, default_ranks);
+    request.problem = problem_from_options(args, request, default_ranks, only_rank);
   }
   if (request.backend == nullptr) request.backend = &default_backend_for(request.problem.config);
 

@@ -23,7 +23,8 @@ const std::vector<OptionSpec>& run_options();
 std::vector<OptionSpec> run_options_with_config_keys();
 
 struct RunRequest {
-  Problem problem;
+  Problem problem;                   // with only_rank: that rank's inputs only
+  std::vector<std::int64_t> tokens;  // S_r for every rank
   const Backend* backend = nullptr;
   BackendOptions backend_options;
   bool check = false;
@@ -35,8 +36,10 @@ struct RunRequest {
 
 // Throws UsageError for contradictory or malformed options and flashmoe::Error for invalid
 // configurations or token counts. default_ranks: the world size when --ranks is absent (under
-// MPI, the job's size).
-RunRequest make_run_request(const ParsedArgs& args, int default_ranks = 1);
+// MPI, the job's size). only_rank: generate the random inputs of that rank only (a process of
+// an MPI job that needs no other rank's); --load still reads every rank's.
+RunRequest make_run_request(const ParsedArgs& args, int default_ranks = 1,
+                            std::optional<int> only_rank = std::nullopt);
 
 // The end of a run once every rank's results are in one place: the --check comparison and its
 // report; returns the exit status (run_command.cpp).

@@ -104,11 +104,14 @@ void print_summary(std::ostream& out, const Problem& problem, const Results& res
 
   std::vector<std::int64_t> tokens, capacity;
   std::int64_t slots = 0;
-  for (int r = 0; r < problem.world_size; ++r) {
-    tokens.push_back(problem.tokens(r));
-    capacity.push_back(math::expert_capacity(problem.tokens(r), c.top_k, c.experts,
-                                             c.capacity_factor, c.drop_tokens));
-    slots += problem.tokens(r) * c.top_k;
+  // Tokens from each rank's routing record ([S_r, k]): under MPI rank 0 holds only its own
+  // inputs, but every rank's routing record.
+  for (const RankOutputs& rank : results.ranks) {
+    const std::int64_t S = rank.routing.topk_index.dim(0);
+    tokens.push_back(S);
+    capacity.push_back(
+        math::expert_capacity(S, c.top_k, c.experts, c.capacity_factor, c.drop_tokens));
+    slots += S * c.top_k;
   }
   out << "tokens per rank: " << join(tokens) << " (total "
       << std::accumulate(tokens.begin(), tokens.end(), std::int64_t{0})

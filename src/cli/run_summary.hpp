@@ -10,7 +10,9 @@
 namespace flashmoe::cli {
 
 // `wall_seconds`: the backend call as measured by the command (Results.seconds adds the
-// backend's own phases when it reports them).
+// backend's own phases when it reports them). Reads the problem's configuration and pass
+// settings, not its tensors, and of `results` every rank's routing record and losses (what
+// gather_results with GatherScope::routing_and_losses brings to rank 0 under MPI).
 void print_summary(std::ostream& out, const Problem& problem, const Results& results,
                    std::string_view backend, double wall_seconds);
 

@@ -140,10 +140,19 @@ class MetaReader {
 }  // namespace
 
 RunMeta meta_of(const Problem& problem, const std::string& backend) {
+  std::vector<std::int64_t> tokens;
+  for (int r = 0; r < problem.world_size; ++r) tokens.push_back(problem.tokens(r));
+  return meta_of(problem, std::move(tokens), backend);
+}
+
+RunMeta meta_of(const Problem& problem, std::vector<std::int64_t> tokens,
+                const std::string& backend) {
+  FLASHMOE_CHECK(static_cast<int>(tokens.size()) == problem.world_size, "meta: ", tokens.size(),
+                 " token counts for ", problem.world_size, " ranks");
   RunMeta meta;
   meta.config = problem.config;
   meta.world_size = problem.world_size;
-  for (int r = 0; r < problem.world_size; ++r) meta.tokens.push_back(problem.tokens(r));
+  meta.tokens = std::move(tokens);
   meta.backend = backend;
   meta.backward = problem.backward;
   meta.d_aux = problem.d_aux;

@@ -32,6 +32,10 @@ struct RunMeta {
 };
 
 RunMeta meta_of(const Problem& problem, const std::string& backend);
+// The same with the tokens per rank given: for a process that holds only its own rank's inputs
+// (an MPI job's rank; the other entries of problem.ranks are empty).
+RunMeta meta_of(const Problem& problem, std::vector<std::int64_t> tokens,
+                const std::string& backend);
 
 // Element type of the floating tensors in the files of a run of this dtype.
 ElementType file_float_type(DType dtype);

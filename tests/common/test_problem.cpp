@@ -122,6 +122,43 @@ TEST(MakeRandomProblem, LowPrecisionIsTheRoundedDoubleProblem) {
   }
 }
 
+TEST(MakeRandomRankProblem, HoldsOnlyThatRankWithTheFullProblemsValues) {
+  Config c = small_config();
+  c.activation = Activation::geglu;
+  const Problem full = make_random_problem(c, 2, {5, 3}, 11, true, 0.5, 0.25);
+  for (int rank = 0; rank < 2; ++rank) {
+    const Problem part = make_random_rank_problem(c, 2, {5, 3}, 11, true, 0.5, 0.25, rank);
+    EXPECT_EQ(part.world_size, 2);
+    EXPECT_EQ(part.d_aux, 0.5);
+    EXPECT_EQ(part.d_z, 0.25);
+    EXPECT_TRUE(bitwise_equal(part.wg, full.wg));
+    const RankInputs& own = part.ranks[static_cast<std::size_t>(rank)];
+    const RankInputs& want = full.ranks[static_cast<std::size_t>(rank)];
+    for (const auto& [got, expected] : {std::pair{&own.x, &want.x},
+                                        {&own.w1, &want.w1},
+                                        {&own.b1, &want.b1},
+                                        {&own.w2, &want.w2},
+                                        {&own.b2, &want.b2},
+                                        {&own.dout, &want.dout}})
+      EXPECT_TRUE(bitwise_equal(*got, *expected));
+    const RankInputs& other = part.ranks[static_cast<std::size_t>(1 - rank)];
+    EXPECT_FALSE(other.x.defined());
+    EXPECT_FALSE(other.w1.defined());
+    EXPECT_FALSE(other.dout.defined());
+    // Valid for its own rank, not as a whole problem.
+    EXPECT_NO_THROW(validate_problem_rank(part, rank));
+    expect_contains(error_message([&] { validate_problem_rank(part, 1 - rank); }),
+                    "rank " + std::to_string(1 - rank));
+    EXPECT_THROW(validate_problem(part), Error);
+  }
+  expect_contains(error_message([&] {
+                    make_random_rank_problem(c, 2, {5, 3}, 0, false, 0, 0, 2);
+                  }),
+                  "rank 2 is outside the world of 2 ranks");
+  expect_contains(error_message([&] { validate_problem_rank(full, -1); }),
+                  "rank -1 is outside the world of 2 ranks");
+}
+
 TEST(MakeRandomProblem, RefusesBadTokenCounts) {
   const Config c = small_config();
   expect_contains(error_message([&] { make_random_problem(c, 2, {4}, 0, false); }),
