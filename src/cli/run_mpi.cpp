@@ -1,9 +1,12 @@
 #include "cli/run_mpi.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "cli/exit_codes.hpp"
@@ -15,6 +18,7 @@
 #include "io/run_layout.hpp"
 #include "runtime/mpi_layer_world.hpp"
 #include "transport/mpi/mpi_program.hpp"
+#include "transport/mpi/mpi_session.hpp"
 
 namespace flashmoe::cli {
 namespace {
@@ -22,7 +26,9 @@ namespace {
 // Test-only hooks (tests/mpi/CMakeLists.txt), read from the environment so that one rank of a
 // job can be made to differ — which no command line shared by every rank can express:
 //   FLASHMOE_TEST_RANK_TOP_K=r:k             rank r uses top_k = k (a configuration mismatch);
-//   FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK=r  rank r never sends its dispatch packets (a stall).
+//   FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK=r  rank r never sends its dispatch packets (a stall);
+//   FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK=r  rank r's process SIGKILLs itself right after
+//                                            raising its dispatch signals (a death mid-pass).
 void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options) {
   if (const char* value = std::getenv("FLASHMOE_TEST_RANK_TOP_K")) {
     const std::string text(value);
@@ -34,6 +40,8 @@ void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options
   }
   if (const char* value = std::getenv("FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK"))
     options.faults.drop_dispatch_from_rank = std::stoi(value);
+  if (const char* value = std::getenv("FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK"))
+    options.faults.die_after_dispatch_from_rank = std::stoi(value);
 }
 
 int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
@@ -42,7 +50,11 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
       ranks && parse_integer("--ranks", *ranks, 1, 1024) != size)
     throw UsageError("--ranks " + *ranks + " but the MPI job has " + std::to_string(size) +
                      " processes: under MPI every process is one rank (omit --ranks)");
-  RunRequest request = make_run_request(args, size);
+  // Each process generates only its own rank's inputs, except rank 0 under --check: the fp64
+  // reference it runs needs every rank's.
+  const bool full_problem = rank == 0 && args.flag("check");
+  RunRequest request =
+      make_run_request(args, size, full_problem ? std::nullopt : std::optional<int>(rank));
   FLASHMOE_CHECK(request.problem.world_size == size, "--load ", request.load_dir.value_or(""),
                  ": the saved run has ", request.problem.world_size, " ranks but the MPI job has ",
                  size, " processes");
@@ -53,7 +65,13 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
     for (const std::string& note : request.notes) std::cerr << "flashmoe: note: " << note << '\n';
 
   engine::EngineOptions options;
-  options.workers_per_rank = request.backend_options.workers_per_rank;
+  // Default: this node's cores shared among the job's processes on this node (collective; every
+  // rank takes the same branch, since all have the same arguments).
+  options.workers_per_rank =
+      request.backend_options.workers_per_rank > 0
+          ? request.backend_options.workers_per_rank
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                            transport::processes_on_this_node(session.comm()));
   // One trace per process; the ranks' files would otherwise overwrite each other.
   if (!request.backend_options.trace_path.empty())
     options.trace_path = request.backend_options.trace_path + ".rank" + std::to_string(rank);
@@ -66,15 +84,18 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
 
   const std::string backend(request.backend->name);
   if (request.save_dir) {
-    const io::RunMeta meta = io::meta_of(request.problem, backend);
+    const io::RunMeta meta = io::meta_of(request.problem, request.tokens, backend);
     if (rank == 0) io::save_meta(*request.save_dir, meta, request.problem.wg);
     io::save_rank(*request.save_dir, meta, rank,
                   request.problem.ranks[static_cast<std::size_t>(rank)],
                   own.ranks[static_cast<std::size_t>(rank)]);
   }
-  // Same decision on every rank (same arguments), so the gather is entered by all or none.
+  // Same decision on every rank (same arguments), so the gather is entered by all or none; the
+  // summary alone needs only the routing records and losses.
   if (request.quiet && !request.check) return kExitOk;
-  const Results all = gather_results(session.comm(), std::move(own));
+  const Results all =
+      gather_results(session.comm(), std::move(own),
+                     request.check ? GatherScope::everything : GatherScope::routing_and_losses);
   if (rank != 0) return kExitOk;
   if (!request.quiet) {
     if (request.load_dir) std::cout << "inputs loaded from " << *request.load_dir << '\n';

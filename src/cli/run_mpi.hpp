@@ -1,7 +1,8 @@
 // `flashmoe run` with one rank per process over the MPI transport (docs/mpi.md): every process
-// builds the same problem (seed or --load), checks that every rank has the same configuration,
-// runs the engine for its own rank, saves its own part, and rank 0 gathers the outputs to print
-// the summary and the --check report. Built only with MPI.
+// generates its own rank's inputs from the seed (rank 0 every rank's under --check; --load reads
+// every rank's), checks that every rank has the same configuration, runs the engine for its own
+// rank and saves its own part; rank 0 gathers the routing records and losses for the summary,
+// or every output for the --check report. Built only with MPI.
 #pragma once
 
 #include "cli/arg_parser.hpp"

@@ -6,6 +6,8 @@
 // signal per expert packet carrying its row count — zero rows cost one signal.
 #pragma once
 
+#include <csignal>
+
 #include "runtime/scheduler.hpp"
 #include "runtime/signal_word.hpp"
 
@@ -21,6 +23,11 @@ FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T>& s) 
     s.world.signal_store(owner, s.layout.dispatch_signal(s.rank, e % L),
                          encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])));
   }
+#if !defined(__CUDA_ARCH__)
+  // Test hook: every signal above has completed at its owner (signal_store returns after
+  // that), so the peers are mid-pass when this process dies.
+  if (s.faults.die_after_dispatch_from_rank == s.rank) std::raise(SIGKILL);
+#endif
 }
 
 template <typename T>
