@@ -38,8 +38,8 @@ class MpiRemote final : public transport::RemoteTransport {
 
 class MpiLayerWorld final : public runtime::LayerWorld {
  public:
-  MpiLayerWorld(MPI_Comm comm, std::size_t symmetric_bytes)
-      : world_(comm, symmetric_bytes),
+  MpiLayerWorld(MPI_Comm comm, std::size_t symmetric_bytes, double call_limit_s)
+      : world_(comm, symmetric_bytes, call_limit_s),
         remote_(world_.view()),
         ranks_{world_.rank()},
         buffers_(static_cast<std::size_t>(world_.world_size()), nullptr) {
@@ -97,9 +97,9 @@ class MpiLayerWorld final : public runtime::LayerWorld {
 
 }  // namespace
 
-runtime::LayerWorldFactory mpi_layer_world(MPI_Comm comm) {
-  return [comm](std::size_t symmetric_bytes) {
-    return std::make_unique<MpiLayerWorld>(comm, symmetric_bytes);
+runtime::LayerWorldFactory mpi_layer_world(MPI_Comm comm, double call_limit_s) {
+  return [comm, call_limit_s](std::size_t symmetric_bytes) {
+    return std::make_unique<MpiLayerWorld>(comm, symmetric_bytes, call_limit_s);
   };
 }
 
@@ -109,7 +109,7 @@ Results run_mpi_rank(MPI_Comm comm, const Problem& problem, const EngineOptions&
   FLASHMOE_CHECK(size == problem.world_size, "MPI engine: the job has ", size,
                  " processes, the problem ", problem.world_size, " ranks");
   transport::check_same_config(comm, problem.config);
-  InProcessLayer layer(problem, options, mpi_layer_world(comm));
+  InProcessLayer layer(problem, options, mpi_layer_world(comm, problem.config.wait_timeout_s));
   layer.forward();
   if (problem.backward) layer.backward();
   return layer.results();

@@ -15,7 +15,9 @@ namespace flashmoe::engine {
 // The world of one MPI rank: collective to create (over comm, after check_same_config), and
 // every call of begin_pass / fence_after_reset is collective too, which the layer's passes make
 // in the same order on every rank.
-runtime::LayerWorldFactory mpi_layer_world(MPI_Comm comm);
+// call_limit_s: the limit of the transport's call watchdog (MpiWorld), normally the layer's
+// wait_timeout_s: a put or signal towards a peer that has not returned after it ends the job.
+runtime::LayerWorldFactory mpi_layer_world(MPI_Comm comm, double call_limit_s);
 
 // Collective over comm (rank and size from it; problem.world_size must equal the size): checks
 // that every rank has the same configuration (a mismatch throws on every rank, naming the first

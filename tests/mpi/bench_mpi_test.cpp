@@ -117,7 +117,8 @@ int run(transport::MpiSession& session) {
         bench::make_mpi_baseline(session.comm(), mine, {.workers_per_rank = 2});
     engine::EngineOptions options;
     options.workers_per_rank = 2;
-    engine::InProcessLayer engine(mine, options, engine::mpi_layer_world(session.comm()));
+    engine::InProcessLayer engine(mine, options,
+                                  engine::mpi_layer_world(session.comm(), k.config.wait_timeout_s));
     for (int pass = 0; pass < 2; ++pass) {
       if (pass == 1) {
         perturb(full);

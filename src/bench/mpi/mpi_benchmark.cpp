@@ -74,8 +74,8 @@ class MpiPlatform final : public BenchPlatform {
   std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) override {
     engine::EngineOptions options;
     options.workers_per_rank = workers;
-    return std::make_unique<LayerSessionOf<engine::InProcessLayer>>(problem, options,
-                                                                    engine::mpi_layer_world(comm_));
+    return std::make_unique<LayerSessionOf<engine::InProcessLayer>>(
+        problem, options, engine::mpi_layer_world(comm_, problem.config.wait_timeout_s));
   }
   std::unique_ptr<LayerSession> make_baseline(const Problem& problem, int workers) override {
     return std::make_unique<LayerSessionOf<BaselineLayer>>(

@@ -30,7 +30,8 @@ void check_word(const MpiTransportView& view, std::size_t offset, const char* op
 // Signals: remote completion of everything before, the atomic update, its own completion
 // (argument 2 in the header).
 void signal(const MpiTransportView& view, int dest_rank, std::size_t offset, std::uint64_t value,
-            MPI_Op op) {
+            MPI_Op op, const char* call) {
+  const MpiCallWatchdog::Watch watch(view.watchdog, call, dest_rank);
   FLASHMOE_MPI(MPI_Win_flush(dest_rank, view.window));
   FLASHMOE_MPI(MPI_Accumulate(&value, 1, MPI_UINT64_T, dest_rank, static_cast<MPI_Aint>(offset), 1,
                               MPI_UINT64_T, op, view.window));
@@ -61,6 +62,7 @@ void MpiTransportView::put(int dest_rank, std::size_t offset, const void* source
   FLASHMOE_CHECK(offset <= bytes_per_rank && bytes <= bytes_per_rank - offset,
                  "MPI transport: rank ", rank, ": put of ", bytes, " bytes at offset ", offset,
                  " to rank ", dest_rank, " overruns the ", bytes_per_rank, "-byte buffer");
+  const MpiCallWatchdog::Watch watch(watchdog, "MPI_Put/MPI_Win_flush_local of put", dest_rank);
   const auto* from = static_cast<const std::byte*>(source);
   for (std::size_t done = 0; done < bytes;) {
     const std::size_t chunk = std::min(bytes - done, kMaxPutChunk);
@@ -76,13 +78,14 @@ void MpiTransportView::put(int dest_rank, std::size_t offset, const void* source
 void MpiTransportView::signal_store(int dest_rank, std::size_t offset, std::uint64_t value) const {
   check_peer(*this, dest_rank, "signal_store");
   check_word(*this, offset, "signal_store");
-  signal(*this, dest_rank, offset, value, MPI_REPLACE);
+  signal(*this, dest_rank, offset, value, MPI_REPLACE,
+         "MPI_Win_flush/MPI_Accumulate of signal_store");
 }
 
 void MpiTransportView::signal_add(int dest_rank, std::size_t offset, std::uint64_t value) const {
   check_peer(*this, dest_rank, "signal_add");
   check_word(*this, offset, "signal_add");
-  signal(*this, dest_rank, offset, value, MPI_SUM);
+  signal(*this, dest_rank, offset, value, MPI_SUM, "MPI_Win_flush/MPI_Accumulate of signal_add");
 }
 
 std::uint64_t MpiTransportView::poll(int own_rank, std::size_t offset) const {
@@ -103,6 +106,8 @@ void MpiTransportView::raise_abort() const {
   // (Not MPI_Compare_and_swap: Open MPI 4.1's osc/rdma over the vader BTL crashes the target
   // on a 64-bit compare-and-swap; accumulates with MPI_MAX work on every osc component.)
   const std::uint64_t mark = kAbortMark - static_cast<std::uint64_t>(rank);
+  const MpiCallWatchdog::Watch watch(watchdog, "MPI_Accumulate/MPI_Win_flush_all of raise_abort",
+                                     -1);
   for (int peer = 0; peer < world_size; ++peer) {
     FLASHMOE_MPI(MPI_Accumulate(&mark, 1, MPI_UINT64_T, peer, static_cast<MPI_Aint>(abort_offset),
                                 1, MPI_UINT64_T, MPI_MAX, window));

@@ -44,6 +44,7 @@
 #include <cstdint>
 
 #include "flashmoe/error.hpp"
+#include "transport/mpi/mpi_call_watchdog.hpp"
 
 namespace flashmoe::transport {
 
@@ -54,6 +55,9 @@ struct MpiTransportView {
   int world_size = 0;
   std::size_t bytes_per_rank = 0;  // caller's part of the buffer; offsets stay below it
   std::size_t abort_offset = 0;    // the transport's abort word, after the caller's part
+  // Sees every call towards another rank while it is in flight (put, signals, raise_abort) and
+  // ends the job if one never returns; null: not watched (mpi_call_watchdog.hpp).
+  MpiCallWatchdog* watchdog = nullptr;
 
   void put(int dest_rank, std::size_t offset, const void* source, std::size_t bytes) const;
   void signal_store(int dest_rank, std::size_t offset, std::uint64_t value) const;

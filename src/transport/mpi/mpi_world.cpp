@@ -29,8 +29,10 @@ void check_same_size(MPI_Comm comm, std::size_t value, const char* what) {
                 "); every rank must pass the same value (seen on rank ", rank, ")");
 }
 
-MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank)
+MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s)
     : bytes_per_rank_(bytes_per_rank), uncaught_at_start_(std::uncaught_exceptions()) {
+  FLASHMOE_CHECK(call_limit_s >= 0.0, "MPI transport: call limit = ", call_limit_s,
+                 " s, must be ≥ 0 (0: no watchdog)");
   check_same_size(comm, bytes_per_rank, "bytes_per_rank (symmetric buffer size)");
   FLASHMOE_MPI(MPI_Comm_dup(comm, &comm_));
   FLASHMOE_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
@@ -77,6 +79,8 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank)
   std::memset(base_, 0, window_bytes);
   FLASHMOE_MPI(MPI_Win_sync(window_));
   FLASHMOE_MPI(MPI_Barrier(comm_));
+  if (call_limit_s > 0.0)
+    watchdog_ = std::make_unique<MpiCallWatchdog>(rank_, world_size_, call_limit_s);
 }
 
 MpiWorld::~MpiWorld() {
@@ -93,7 +97,8 @@ MpiWorld::~MpiWorld() {
 }
 
 MpiTransportView MpiWorld::view() const {
-  return MpiTransportView{window_, base_, rank_, world_size_, bytes_per_rank_, control_offset_};
+  return MpiTransportView{window_,         base_,           rank_,          world_size_,
+                          bytes_per_rank_, control_offset_, watchdog_.get()};
 }
 
 void MpiWorld::clear_abort() {

@@ -14,6 +14,7 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <memory>
 
 #include "transport/mpi/mpi_transport_view.hpp"
 
@@ -25,7 +26,9 @@ class MpiWorld {
   // flashmoe::Error naming the ranks and sizes (before any window exists). Requires an
   // initialised MPI (MpiSession) and the unified memory model (checked; the poll argument in
   // mpi_transport_view.hpp relies on it).
-  MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank);
+  // call_limit_s > 0 starts an MpiCallWatchdog with that limit (mpi_call_watchdog.hpp): a put or
+  // signal towards a peer that has not returned after it ends the job. 0: no watchdog.
+  MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s = 0.0);
   // Collective: unlock and free the window — skipped while an exception unwinds or after
   // abandon(), because a failed rank must not block in a collective on peers that stalled.
   ~MpiWorld();
@@ -66,6 +69,7 @@ class MpiWorld {
   std::size_t control_offset_ = 0;
   int uncaught_at_start_ = 0;
   bool abandoned_ = false;
+  std::unique_ptr<MpiCallWatchdog> watchdog_;
 };
 
 // Collective: throws flashmoe::Error on every rank when the ranks passed different values.
