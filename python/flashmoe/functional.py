@@ -1,11 +1,12 @@
 """flashmoe.moe: the functional MoE layer and its autograd Function.
 
-Backward today recomputes the forward: the C++ API runs forward and backward in one call, so
-the Function keeps the extension's LayerCall (which holds copies of the inputs) and its
-backward re-runs the call with backward = true. The engine is deterministic (SPEC §5), and the
-extension checks that the recomputed routing equals the forward's. Cost: one extra forward per
-backward. When the C++ layer gains a stateful forward/backward context, only
-LayerCall.backward changes.
+The Function keeps the extension's LayerCall from forward to backward. In one process with the
+"cpu" engine, when some input needs a gradient, the LayerCall keeps the engine's layer and the
+backward runs from the forward's state (no recomputation). Otherwise — the reference backend,
+an MPI world, a second backward with retain_graph — its backward re-runs the forward with
+backward = true on the input copies it took (the engine is deterministic, SPEC §5, and the
+extension checks that the recomputed routing equals the forward's). docs/python.md says why
+MPI recomputes.
 """
 import torch
 from torch.autograd.function import once_differentiable
@@ -60,14 +61,15 @@ class _MoEFunction(torch.autograd.Function):
             backend=backend,
             world_size=world.size,
             rank=world.rank,
+            keep_for_backward=any(ctx.needs_input_grad[4:]),
         )
         loss_dtype = accumulation_dtype(x.dtype)
         out = fetch(call, "out", x.shape, x.dtype)
         aux = torch.tensor(call.aux_loss, dtype=loss_dtype)
         z = torch.tensor(call.z_loss, dtype=loss_dtype)
         record.routing = _routing_of(call, x.shape[0], config.top_k, loss_dtype)
-        # The LayerCall holds copies of the inputs for the recomputing backward, so no tensor is
-        # saved here; its shapes and dtypes are all backward needs.
+        # The LayerCall holds the forward's state or copies of the inputs, so no tensor is saved
+        # here; its shapes and dtypes are all backward needs.
         ctx.call = call
         ctx.specs = [None if t is None else (t.shape, t.dtype) for t in (x, wg, w1, b1, w2, b2)]
         return out, aux, z

@@ -48,7 +48,7 @@ bool same_bytes(const HostTensor& a, const HostTensor& b) {
 }  // namespace
 
 LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view backend,
-                     WorldInfo world)
+                     WorldInfo world, bool keep_for_backward)
     : rank_(world.rank) {
   check_world(world);
   if (world.size == 1) {
@@ -74,8 +74,17 @@ LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view 
     // must be equal for the engine's handshake).
     problem_.config.max_tokens = std::max<std::int64_t>(max_tokens, 1);
   }
-  forward_ = run();
+  if (keep_for_backward && world.size == 1 && backend_->name == "cpu") {
+    // The engine's forward keeps everything its backward needs; hold the layer until then.
+    kept_layer_ = std::make_unique<engine::InProcessLayer>(problem_, engine::EngineOptions{});
+    kept_layer_->forward();
+    forward_ = kept_layer_->results();
+  } else {
+    forward_ = run();
+  }
 }
+
+LayerCall::~LayerCall() = default;
 
 void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_view backend,
                         WorldInfo world) {
@@ -140,13 +149,21 @@ void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {
   problem_.backward = true;
   problem_.d_aux = d_aux;
   problem_.d_z = d_z;
-  Results recomputed = run();
+  if (kept_layer_) {
+    // From the forward's state. The layer is released after this call, also when it throws (its
+    // workspaces then hold the backward's data), so a second backward (retain_graph) recomputes.
+    const std::unique_ptr<engine::InProcessLayer> layer = std::move(kept_layer_);
+    layer->backward();
+    gradients_ = layer->results();
+  } else {
+    Results recomputed = run();
+    check_same_routing(recomputed);
+    gradients_ = std::move(recomputed);
+  }
   // The upstream gradient is not needed past this call; the inputs stay for a second backward
   // (retain_graph=True).
   for (RankInputs& in : problem_.ranks) in.dout = HostTensor();
   problem_.backward = false;
-  check_same_routing(recomputed);
-  gradients_ = std::move(recomputed);
 }
 
 void LayerCall::check_same_routing(const Results& recomputed) const {

@@ -1,16 +1,20 @@
 // LayerCall: one forward of an MoE layer and, later, its backward — the context the Python
 // autograd Function keeps between the two.
 //
-// The engine API runs forward and backward in one call today (Problem.backward with dout), so
-// backward() recomputes: it re-runs the call with backward = true on the inputs copied at
-// forward time and checks that the routing equals the forward's (the backends are
-// deterministic, SPEC §5). Cost: one extra forward per backward. When a stateful per-layer
-// context (forward now, backward later from the same workspaces) exists, it replaces the
-// recomputation inside backward() and nothing above this class changes.
+// In one process with the cpu engine and keep_for_backward, the call keeps the engine's layer
+// (engine::InProcessLayer: its workspaces hold what the backward needs — routing, received
+// rows, pre-activations) from the forward to the first backward, which then runs from that
+// state: no recomputation. Otherwise (other backends, an MPI world, a second backward with
+// retain_graph) backward() recomputes: it re-runs the call with backward = true on the inputs
+// copied at forward time and checks that the routing equals the forward's (the backends are
+// deterministic, SPEC §5). Over MPI the recomputation stays on purpose: a kept layer holds an
+// MPI window, whose release is collective, and the ranks would free it whenever their Python
+// garbage collector drops the autograd graph — not in step.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +23,7 @@
 #include "backend_table.hpp"
 #include "buffer_ref.hpp"
 #include "flashmoe/problem.hpp"
+#include "runtime/engine.hpp"
 
 namespace flashmoe::python {
 
@@ -38,7 +43,13 @@ struct LayerInputs {
 class LayerCall {
  public:
   // Copies every input (the caller may change its tensors afterwards) and runs the forward.
-  LayerCall(Config config, const LayerInputs& inputs, std::string_view backend, WorldInfo world);
+  // keep_for_backward: a backward will follow (autograd needs gradients), so keep the engine's
+  // state for it where that is possible (above).
+  LayerCall(Config config, const LayerInputs& inputs, std::string_view backend, WorldInfo world,
+            bool keep_for_backward = false);
+  ~LayerCall();
+  LayerCall(const LayerCall&) = delete;
+  LayerCall& operator=(const LayerCall&) = delete;
 
   // Gradients for the upstream dout [S, H] and the upstream gradients of the two losses.
   void backward(const BufferRef& dout, double d_aux, double d_z);
@@ -55,7 +66,9 @@ class LayerCall {
   const std::vector<std::int64_t>& routed() const { return own(forward_).routing.routed; }
   const std::vector<std::int64_t>& accepted() const { return own(forward_).routing.accepted; }
   bool has_gradients() const { return gradients_.has_value(); }
-  // Seconds by phase of the last run (forward, or the recomputing backward call).
+  // Whether the next backward() runs from the kept forward state instead of recomputing.
+  bool keeps_forward_state() const { return kept_layer_ != nullptr; }
+  // Seconds by phase of the last run (forward, or the backward call).
   const std::map<std::string, double>& seconds() const;
 
  private:
@@ -76,6 +89,9 @@ class LayerCall {
   int rank_ = 0;
   Results forward_;
   std::optional<Results> gradients_;
+  // The engine's layer kept from the forward for the first backward (reads problem_, which it
+  // must not outlive: declared after it, so destroyed before it).
+  std::unique_ptr<engine::InProcessLayer> kept_layer_;
 };
 
 }  // namespace flashmoe::python

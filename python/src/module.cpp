@@ -78,17 +78,19 @@ void bind_buffer(py::module_& m) {
 void bind_layer_call(py::module_& m) {
   py::class_<LayerCall>(m, "LayerCall",
                         "One forward of the layer on copies of the inputs; backward() later "
-                        "(recomputes the forward today: see docs/python.md).")
+                        "(from the kept forward state, or recomputing: see docs/python.md).")
       .def(py::init([](const Config& config, const BufferRef& x, const BufferRef& wg,
                        const BufferRef& w1, std::optional<BufferRef> b1, const BufferRef& w2,
                        std::optional<BufferRef> b2, const std::string& backend, int world_size,
-                       int rank) {
+                       int rank, bool keep_for_backward) {
              const LayerInputs inputs{x, wg, w1, w2, std::move(b1), std::move(b2)};
-             return new LayerCall(config, inputs, backend, WorldInfo{world_size, rank});
+             return new LayerCall(config, inputs, backend, WorldInfo{world_size, rank},
+                                  keep_for_backward);
            }),
            py::arg("config"), py::arg("x"), py::arg("wg"), py::arg("w1"), py::arg("b1"),
            py::arg("w2"), py::arg("b2"), py::kw_only(), py::arg("backend"),
-           py::arg("world_size") = 1, py::arg("rank") = 0, py::call_guard<py::gil_scoped_release>())
+           py::arg("world_size") = 1, py::arg("rank") = 0, py::arg("keep_for_backward") = false,
+           py::call_guard<py::gil_scoped_release>())
       .def("backward", &LayerCall::backward, py::arg("dout"), py::arg("d_aux") = 0.0,
            py::arg("d_z") = 0.0, py::call_guard<py::gil_scoped_release>())
       .def("copy_out", &LayerCall::copy_out, py::arg("name"), py::arg("destination"),
@@ -96,6 +98,7 @@ void bind_layer_call(py::module_& m) {
       .def_property_readonly("config", &LayerCall::config)
       .def_property_readonly("backend", [](const LayerCall& c) { return std::string(c.backend()); })
       .def_property_readonly("tokens", &LayerCall::tokens)
+      .def_property_readonly("keeps_forward_state", &LayerCall::keeps_forward_state)
       .def_property_readonly("aux_loss", &LayerCall::aux_loss)
       .def_property_readonly("z_loss", &LayerCall::z_loss)
       .def_property_readonly("routed", &LayerCall::routed)

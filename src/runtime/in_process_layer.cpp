@@ -190,6 +190,10 @@ class LayerImpl final : public InProcessLayer::Impl {
       s.w1 = in.w1.data<T>().data();
       s.w2 = in.w2.data<T>().data();
       s.dout = in.dout.defined() ? in.dout.data<T>().data() : nullptr;
+      // The upstream loss gradients are the problem's at this pass (a caller that keeps the layer
+      // from forward to backward sets them just before the backward).
+      s.settings.d_aux = problem_.d_aux;
+      s.settings.d_z = problem_.d_z;
       if constexpr (!std::is_same_v<T, Acc>)
         if (widen) widen_into(in.x, own.x_acc);
       // Biases are small ([L, R] and [L, H]) and read by both passes' GEMM epilogues.
