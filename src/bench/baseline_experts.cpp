@@ -1,13 +1,13 @@
 // The baseline's expert FFN (SPEC §2.6) and its backward (§3), one block of an expert's rows
 // per call, every product through the tile GEMM. The forward-only plain case fuses bias and
 // activation into GEMM1's epilogue; when backward needs the pre-activation z, GEMM1 writes z
-// and the activation is applied here.
+// and the activation is applied here with the engine's activation kernels (platform_interface.hpp).
 #include <algorithm>
 
 #include "bench/baseline_state.hpp"
 #include "bench/phase_blocks.hpp"
-#include "math/activation.hpp"
 #include "platform/cpu/tile_gemm.hpp"
+#include "runtime/platform_interface.hpp"
 
 namespace flashmoe::bench::detail {
 namespace {
@@ -46,11 +46,9 @@ void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t
     cpu::GemmArgs g1 = platform::gemm_args(rows, R, H, x, H, false, ex.w1, H, true, z, R);
     g1.bias = bias_or_null(ex.b1);
     cpu::gemm(g1);
-    for (std::int64_t n = 0; n < rows; ++n)
-      for (std::int64_t p = 0; p < P; ++p) {
-        const Acc activated = math::activate(act, z[n * R + p]);
-        h[n * P + p] = from_float<T>(gated ? activated * z[n * R + P + p] : activated);
-      }
+    // The engine's activation kernels (vectorised for fp32 on the CPU), so that the benchmark
+    // compares execution models, not activation implementations.
+    runtime::activate_tile(act, gated, rows, P, static_cast<const Acc*>(z), R, h, P, P);
   }
 
   // y = h·w2ᵀ + b2  [rows, H], in Acc (it is combined across slots in Acc).
@@ -78,17 +76,8 @@ void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_
   // dz = dh ⊙ act′(z); gated: dg = dh ⊙ u ⊙ act′(g), du = dh ⊙ act(g).
   const Acc* z = ex.z.data() + first_row * R;  // [rows, R]
   T* dz = ex.dz.data() + first_row * R;        // [rows, R]
-  for (std::int64_t n = 0; n < rows; ++n)
-    for (std::int64_t p = 0; p < P; ++p) {
-      const Acc d = dh[static_cast<std::size_t>(n * P + p)], pre = z[n * R + p];
-      if (gated) {
-        const Acc u = z[n * R + P + p];
-        dz[n * R + p] = from_float<T>(d * u * math::activate_derivative(act, pre));
-        dz[n * R + P + p] = from_float<T>(d * math::activate(act, pre));
-      } else {
-        dz[n * R + p] = from_float<T>(d * math::activate_derivative(act, pre));
-      }
-    }
+  runtime::activate_backward_tile(act, gated, rows, P, z, R, static_cast<const Acc*>(dh.data()), dz,
+                                  R, P);
 
   // dx = dz·w1  [rows, H].
   cpu::gemm(platform::gemm_args(rows, H, R, static_cast<const T*>(dz), R, false, ex.w1, H, false,

@@ -38,9 +38,9 @@ FLASHMOE_HOST_DEVICE inline void tile_gemm(std::int64_t m, std::int64_t n, std::
 }
 
 // h[i, c] = act(z[i, c]), or act(z[i, c]) · z[i, P + c] for gated activations (`up` = z + P),
-// for a [rows, cols] tile; z rows are ldz apart, h rows ldh apart. On the host a plain
-// activation of an fp32 tile goes through the CPU platform's vectorised kernel (scalar libm
-// erf/exp would cost about as much as the GEMM before it); everything else runs this loop.
+// for a [rows, cols] tile; z rows are ldz apart, h rows ldh apart. On the host an fp32 tile goes
+// through the CPU platform's vectorised kernels (scalar libm erf/exp would cost about as much as
+// the GEMM before it); fp64 tiles and the device run this loop.
 // Either way the result is a function of the tile's values alone, whoever runs it.
 template <typename T, typename Acc>
 FLASHMOE_HOST_DEVICE inline void activate_tile(Activation act, bool gated, std::int64_t rows,
@@ -49,10 +49,11 @@ FLASHMOE_HOST_DEVICE inline void activate_tile(Activation act, bool gated, std::
 #if !defined(__CUDA_ARCH__)
   if constexpr (std::is_same_v<Acc, float> &&
                 (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>)) {
-    if (!gated) {
+    if (gated)
+      platform::activate_gated_tile(act, rows, cols, z, ldz, up, h, ldh);
+    else
       platform::activate_tile(act, rows, cols, z, ldz, h, ldh);
-      return;
-    }
+    return;
   }
 #endif
   for (std::int64_t i = 0; i < rows; ++i) {
@@ -68,7 +69,7 @@ FLASHMOE_HOST_DEVICE inline void activate_tile(Activation act, bool gated, std::
 // dz[i, c] = grad[i, c] · act′(z[i, c]) for a plain activation; gated ones: dz[i, c] =
 // grad · u · act′(g) and dz[i, up + c] = grad · act(g) with g = z[i, c], u = z[i, up + c].
 // grad is a row-dense [rows, cols] tile; z rows are ldz apart, dz rows lddz apart. The host
-// routes plain fp32 tiles to the CPU platform's vectorised kernel, as activate_tile does.
+// routes fp32 tiles to the CPU platform's vectorised kernels, as activate_tile does.
 template <typename T, typename Acc>
 FLASHMOE_HOST_DEVICE inline void activate_backward_tile(Activation act, bool gated,
                                                         std::int64_t rows, std::int64_t cols,
@@ -78,10 +79,11 @@ FLASHMOE_HOST_DEVICE inline void activate_backward_tile(Activation act, bool gat
 #if !defined(__CUDA_ARCH__)
   if constexpr (std::is_same_v<Acc, float> &&
                 (std::is_same_v<T, float> || std::is_same_v<T, bfloat16>)) {
-    if (!gated) {
+    if (gated)
+      platform::activate_gated_backward_tile(act, rows, cols, z, ldz, up, grad, dz, lddz);
+    else
       platform::activate_backward_tile(act, rows, cols, z, ldz, grad, dz, lddz);
-      return;
-    }
+    return;
   }
 #endif
   for (std::int64_t i = 0; i < rows; ++i) {

@@ -1,6 +1,7 @@
-// cpu::activate / cpu::activate_backward (the engine's vectorised activation of a tile) against
-// math::activate / math::activate_derivative in double: every plain activation, f32 and bf16
-// destinations, strided rows (padding untouched), and bitwise repeatability.
+// cpu::activate / cpu::activate_backward and their gated forms (the engine's vectorised
+// activation of a tile) against math::activate / math::activate_derivative in double: every
+// activation, f32 and bf16 destinations, strided rows (padding untouched), and bitwise
+// repeatability.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -94,6 +95,77 @@ TEST(Activate, DerivativesMatchMath) {
   check(true);
 }
 
+// Gated tiles: gate columns g = z[:, 0..kCols), up columns u = z[:, kUp..kUp + kCols) inside
+// rows of kGatedLd; forward h = act(g)·u into kCols columns; backward dg into columns
+// [0, kCols) and du into [kUp, kUp + kCols) of each destination row.
+constexpr std::int64_t kUp = 47, kGatedLd = 2 * kUp + 3;
+
+void check_gated(bool backward) {
+  std::vector<float> z(static_cast<std::size_t>(kRows * kGatedLd));
+  for (std::size_t i = 0; i < z.size(); ++i)
+    z[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i) + 0.1) * 6.0);
+  std::vector<float> grad(static_cast<std::size_t>(kRows * kCols));
+  for (std::size_t i = 0; i < grad.size(); ++i)
+    grad[i] = static_cast<float>(std::cos(0.11 * static_cast<double>(i)) * 2.0);
+  const std::int64_t dst_ld = backward ? kGatedLd : kDstLd;
+  for (Activation act : {Activation::swiglu, Activation::geglu}) {
+    for (ElementType type : {ElementType::f32, ElementType::bf16}) {
+      SCOPED_TRACE(std::string(to_string(act)) + " → " + std::string(to_string(type)) +
+                   (backward ? " backward" : " forward"));
+      const auto destination = [&] {
+        HostTensor dst(type, {kRows * dst_ld});
+        std::memset(dst.raw(), 0x5a, dst.nbytes());
+        return dst;
+      };
+      HostTensor dst = destination(), again = destination();
+      const auto call = [&](HostTensor& out) {
+        if (backward)
+          activate_gated_backward(act, kRows, kCols, z.data(), kGatedLd, kUp, grad.data(),
+                                  out.raw(), type, dst_ld);
+        else
+          activate_gated(act, kRows, kCols, z.data(), kGatedLd, kUp, out.raw(), type, dst_ld);
+      };
+      call(dst);
+      for (std::int64_t i = 0; i < kRows; ++i)
+        for (std::int64_t j = 0; j < kCols; ++j) {
+          const double g = z[static_cast<std::size_t>(i * kGatedLd + j)];
+          const double u = z[static_cast<std::size_t>(i * kGatedLd + kUp + j)];
+          const double d = grad[static_cast<std::size_t>(i * kCols + j)];
+          if (backward) {
+            const double dg = d * u * math::activate_derivative(act, g);
+            const double du = d * math::activate(act, g);
+            ASSERT_NEAR(dst.get(i * dst_ld + j), dg, tolerance(type, dg)) << i << ", " << j;
+            ASSERT_NEAR(dst.get(i * dst_ld + kUp + j), du, tolerance(type, du)) << i << ", " << j;
+          } else {
+            const double h = math::activate(act, g) * u;
+            ASSERT_NEAR(dst.get(i * dst_ld + j), h, tolerance(type, h)) << i << ", " << j;
+          }
+        }
+      // Columns the call must not touch: past kCols (forward), between the two halves and past
+      // the up half (backward).
+      const auto* bytes = static_cast<const std::byte*>(dst.raw());
+      for (std::int64_t i = 0; i < kRows; ++i)
+        for (std::int64_t j = kCols; j < dst_ld; ++j) {
+          if (backward && j >= kUp && j < kUp + kCols) continue;
+          for (std::size_t b = 0; b < element_size(type); ++b)
+            ASSERT_EQ(bytes[static_cast<std::size_t>(i * dst_ld + j) * element_size(type) + b],
+                      std::byte{0x5a})
+                << "untouched column " << j << " of row " << i;
+        }
+      call(again);
+      EXPECT_TRUE(test::bitwise_equal(dst, again)) << "a repeated call must give the same bits";
+    }
+  }
+}
+
+TEST(Activate, GatedActivationsMatchMath) {
+  check_gated(false);
+}
+
+TEST(Activate, GatedDerivativesMatchMath) {
+  check_gated(true);
+}
+
 TEST(Activate, RefusesGatedActivationsAndBadShapes) {
   std::vector<float> z(16), out(16);
   EXPECT_THROW(activate(Activation::swiglu, 2, 2, z.data(), 2, out.data(), ElementType::f32, 2),
@@ -102,6 +174,9 @@ TEST(Activate, RefusesGatedActivationsAndBadShapes) {
                Error);
   EXPECT_THROW(activate(Activation::gelu, 2, 2, z.data(), 2, out.data(), ElementType::f64, 2),
                Error);
+  EXPECT_THROW(
+      activate_gated(Activation::gelu, 2, 2, z.data(), 4, 2, out.data(), ElementType::f32, 2),
+      Error);
 }
 
 }  // namespace

@@ -36,11 +36,13 @@ dnnl::algorithm algorithm_of(Activation act, float& alpha) {
       return dnnl::algorithm::eltwise_swish;
     case Activation::identity:
       return dnnl::algorithm::eltwise_linear;  // alpha z + beta, with alpha 1 below
-    case Activation::swiglu:
-    case Activation::geglu:
-      break;
+    case Activation::swiglu:                   // the gate's nonlinearity (math::activate): silu
+      alpha = 1.0f;
+      return dnnl::algorithm::eltwise_swish;
+    case Activation::geglu:  // gelu (erf)
+      return dnnl::algorithm::eltwise_gelu_erf;
   }
-  FLASHMOE_FAIL("activate: activation = ", to_string(act), " is not a plain activation");
+  FLASHMOE_FAIL("activate: unknown activation ", static_cast<int>(act));
 }
 
 // Forward: src → dst. Backward: (src, diff_dst) → diff_src, in `primitive`, `src`, `dst` and
@@ -137,6 +139,7 @@ void check_shape(const char* what, std::int64_t rows, std::int64_t cols, std::in
 void activate(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
               std::int64_t src_ld, void* dst, ElementType dst_type, std::int64_t dst_ld) {
   check_shape("activate", rows, cols, src_ld, dst_type, dst_ld);
+  FLASHMOE_CHECK(!is_gated(act), "activate: ", to_string(act), " is gated; use activate_gated");
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
   CachedEltwise& e = primitive_for(act, rows * cols, false);
@@ -155,6 +158,8 @@ void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, con
                        std::int64_t src_ld, const float* grad, void* dst, ElementType dst_type,
                        std::int64_t dst_ld) {
   check_shape("activate_backward", rows, cols, src_ld, dst_type, dst_ld);
+  FLASHMOE_CHECK(!is_gated(act), "activate_backward: ", to_string(act),
+                 " is gated; use activate_gated_backward");
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
   CachedEltwise& e = primitive_for(act, rows * cols, true);
@@ -169,6 +174,79 @@ void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, con
       {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
   state.stream.wait();
   if (!direct) store_rows(out, rows, cols, dst, dst_type, dst_ld);
+}
+
+namespace {
+
+// act(g) for the gate columns of a [rows, cols] tile (row stride ld) into the dense `out`.
+void activate_gate(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                   std::int64_t ld, float* out) {
+  CachedEltwise& e = primitive_for(act, rows * cols, false);
+  e.src.set_data_handle(const_cast<float*>(dense_rows(z, rows, cols, ld, state.src_stage)));
+  e.dst.set_data_handle(out);
+  e.primitive.execute(state.stream, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
+  state.stream.wait();
+}
+
+void store_value(void* dst, ElementType type, std::int64_t index, float value) {
+  if (type == ElementType::f32)
+    static_cast<float*>(dst)[index] = value;
+  else
+    static_cast<bfloat16*>(dst)[index] = bfloat16::from_float(value);
+}
+
+// Staging of the gated kernels, apart from EltwiseState's (activate_gate uses those).
+thread_local std::vector<float> gate_stage, product_stage;
+
+}  // namespace
+
+void activate_gated(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                    std::int64_t ldz, std::int64_t up, void* dst, ElementType dst_type,
+                    std::int64_t dst_ld) {
+  check_shape("activate_gated", rows, cols, ldz, dst_type, dst_ld);
+  FLASHMOE_CHECK(is_gated(act), "activate_gated: ", to_string(act), " is not gated");
+  if (rows == 0 || cols == 0) return;
+  omp_set_num_threads(1);
+  gate_stage.resize(static_cast<std::size_t>(rows * cols));
+  activate_gate(act, rows, cols, z, ldz, gate_stage.data());
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* a = gate_stage.data() + i * cols;
+    const float* u = z + i * ldz + up;
+    for (std::int64_t c = 0; c < cols; ++c) store_value(dst, dst_type, i * dst_ld + c, a[c] * u[c]);
+  }
+}
+
+void activate_gated_backward(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                             std::int64_t ldz, std::int64_t up, const float* grad, void* dst,
+                             ElementType dst_type, std::int64_t dst_ld) {
+  check_shape("activate_gated_backward", rows, cols, ldz, dst_type, dst_ld);
+  FLASHMOE_CHECK(is_gated(act), "activate_gated_backward: ", to_string(act), " is not gated");
+  if (rows == 0 || cols == 0) return;
+  omp_set_num_threads(1);
+  const auto count = static_cast<std::size_t>(rows * cols);
+  // du = grad · act(g), into the up columns.
+  gate_stage.resize(count);
+  activate_gate(act, rows, cols, z, ldz, gate_stage.data());
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t c = 0; c < cols; ++c)
+      store_value(dst, dst_type, i * dst_ld + up + c,
+                  grad[i * cols + c] * gate_stage[static_cast<std::size_t>(i * cols + c)]);
+  // dg = (grad · u) · act′(g): the eltwise backward with diff_dst = grad · u, into the gate
+  // columns.
+  product_stage.resize(count);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t c = 0; c < cols; ++c)
+      product_stage[static_cast<std::size_t>(i * cols + c)] =
+          grad[i * cols + c] * z[i * ldz + up + c];
+  CachedEltwise& e = primitive_for(act, rows * cols, true);
+  e.src.set_data_handle(const_cast<float*>(dense_rows(z, rows, cols, ldz, state.src_stage)));
+  e.diff_dst.set_data_handle(product_stage.data());
+  e.dst.set_data_handle(gate_stage.data());
+  e.primitive.execute(
+      state.stream,
+      {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
+  state.stream.wait();
+  store_rows(gate_stage.data(), rows, cols, dst, dst_type, dst_ld);
 }
 
 }  // namespace flashmoe::cpu

@@ -54,4 +54,15 @@ void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, con
                        std::int64_t src_ld, const float* grad, void* dst, ElementType dst_type,
                        std::int64_t dst_ld);
 
+// Gated activations (swiglu, geglu) of a [rows, cols] tile whose gate columns g start at z and
+// up columns u at z + up (rows ldz apart), with the same kernels: dst = act(g) · u ...
+void activate_gated(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                    std::int64_t ldz, std::int64_t up, void* dst, ElementType dst_type,
+                    std::int64_t dst_ld);
+// ... and, for grad a row-dense [rows, cols] matrix, dst[:, c] = grad · u · act′(g) (gate
+// columns) and dst[:, up + c] = grad · act(g) (up columns).
+void activate_gated_backward(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
+                             std::int64_t ldz, std::int64_t up, const float* grad, void* dst,
+                             ElementType dst_type, std::int64_t dst_ld);
+
 }  // namespace flashmoe::cpu

@@ -51,6 +51,22 @@ inline void activate_tile(Activation act, std::int64_t rows, std::int64_t cols, 
   cpu::activate(act, rows, cols, z, ldz, h, element_type_of<T>(), ldh);
 }
 
+// h = act(g) · u for a gated [rows, cols] fp32 tile (g at z, u at z + up) into T.
+template <typename T>
+inline void activate_gated_tile(Activation act, std::int64_t rows, std::int64_t cols,
+                                const float* z, std::int64_t ldz, std::int64_t up, T* h,
+                                std::int64_t ldh) {
+  cpu::activate_gated(act, rows, cols, z, ldz, up, h, element_type_of<T>(), ldh);
+}
+
+// dz of a gated tile (gate columns at dz, up columns at dz + up; gemm.hpp) into T.
+template <typename T>
+inline void activate_gated_backward_tile(Activation act, std::int64_t rows, std::int64_t cols,
+                                         const float* z, std::int64_t ldz, std::int64_t up,
+                                         const float* grad, T* dz, std::int64_t lddz) {
+  cpu::activate_gated_backward(act, rows, cols, z, ldz, up, grad, dz, element_type_of<T>(), lddz);
+}
+
 // dz = grad · act′(z) for a [rows, cols] fp32 tile (grad row-dense) into T ∈ {float, bfloat16}.
 template <typename T>
 inline void activate_backward_tile(Activation act, std::int64_t rows, std::int64_t cols,
