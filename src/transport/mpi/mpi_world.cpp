@@ -33,6 +33,15 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
     : bytes_per_rank_(bytes_per_rank), uncaught_at_start_(std::uncaught_exceptions()) {
   FLASHMOE_CHECK(call_limit_s >= 0.0, "MPI transport: call limit = ", call_limit_s,
                  " s, must be ≥ 0 (0: no watchdog)");
+  // The watchdog first: the collectives below (and every later fence and the teardown) must not
+  // block forever on a rank that died either.
+  if (call_limit_s > 0.0) {
+    int rank = 0, size = 0;
+    FLASHMOE_MPI(MPI_Comm_rank(comm, &rank));
+    FLASHMOE_MPI(MPI_Comm_size(comm, &size));
+    watchdog_ = std::make_unique<MpiCallWatchdog>(rank, size, call_limit_s);
+  }
+  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_allocate of window_setup", -1);
   check_same_size(comm, bytes_per_rank, "bytes_per_rank (symmetric buffer size)");
   FLASHMOE_MPI(MPI_Comm_dup(comm, &comm_));
   FLASHMOE_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
@@ -79,8 +88,6 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   std::memset(base_, 0, window_bytes);
   FLASHMOE_MPI(MPI_Win_sync(window_));
   FLASHMOE_MPI(MPI_Barrier(comm_));
-  if (call_limit_s > 0.0)
-    watchdog_ = std::make_unique<MpiCallWatchdog>(rank_, world_size_, call_limit_s);
 }
 
 MpiWorld::~MpiWorld() {
@@ -91,6 +98,7 @@ MpiWorld::~MpiWorld() {
   // No peer may still be signalling this rank when the window goes: unlock_all completes our
   // own operations, Win_free synchronises the ranks. Errors are ignored — a destructor has no
   // caller to tell.
+  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_free of window_teardown", -1);
   MPI_Win_unlock_all(window_);
   MPI_Win_free(&window_);
   MPI_Comm_free(&comm_);
@@ -110,10 +118,12 @@ void MpiWorld::clear_abort() {
 }
 
 void MpiWorld::barrier() const {
+  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Barrier of barrier", -1);
   FLASHMOE_MPI(MPI_Barrier(comm_));
 }
 
 void MpiWorld::pass_fence() const {
+  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Barrier of pass_fence", -1);
   FLASHMOE_MPI(MPI_Win_sync(window_));  // private → public: our resets before the fence
   FLASHMOE_MPI(MPI_Barrier(comm_));
   FLASHMOE_MPI(MPI_Win_sync(window_));  // public → private: peers' updates before the fence
