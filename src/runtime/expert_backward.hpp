@@ -23,7 +23,7 @@ namespace flashmoe::runtime {
 template <typename T>
 FLASHMOE_HOST_DEVICE inline void schedule_weight_grad_up(const RankState<T>& s,
                                                          std::int64_t expert) {
-  for (std::int64_t c = 0; c < s.layout.w1_row_tiles; ++c)
+  for (std::int64_t c = 0; c < s.layout.dw1_row_tiles; ++c)
     schedule(s, Task{TaskKind::weight_grad_up, 0, static_cast<std::int16_t>(expert), 0,
                      static_cast<std::int32_t>(c)});
 }
@@ -134,7 +134,7 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, con
   const auto h = [&](std::int64_t source, std::int64_t i) -> const T* {
     return s.h_row(source, expert, i);
   };
-  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.hidden_columns, H), dy, H,
+  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.weight_rows, H), dy, H,
                          h, P, s.dw2 + expert * H * P,
                          s.db2 != nullptr ? s.db2 + expert * H : nullptr);
 }
@@ -149,7 +149,7 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T>& s, const
   const auto x = [&](std::int64_t source, std::int64_t i) {
     return s.x_packet_row(source, expert, i);
   };
-  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.ffn_columns, R), dz, R, x,
+  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.weight_rows, R), dz, R, x,
                          H, s.dw1 + expert * R * H,
                          s.db1 != nullptr ? s.db1 + expert * R : nullptr);
 }

@@ -56,10 +56,11 @@ int choose_workers(int requested, int world_size) {
 }
 
 void check_tiles(const runtime::TileShape& t) {
-  FLASHMOE_CHECK(t.token_rows > 0 && t.expert_rows > 0 && t.ffn_columns > 0 && t.hidden_columns > 0,
+  FLASHMOE_CHECK(t.token_rows > 0 && t.expert_rows > 0 && t.ffn_columns > 0 &&
+                     t.hidden_columns > 0 && t.weight_rows > 0,
                  "engine tiles: every tile size must be positive, got token_rows = ", t.token_rows,
                  ", expert_rows = ", t.expert_rows, ", ffn_columns = ", t.ffn_columns,
-                 ", hidden_columns = ", t.hidden_columns);
+                 ", hidden_columns = ", t.hidden_columns, ", weight_rows = ", t.weight_rows);
 }
 
 template <typename T>

@@ -60,7 +60,7 @@ FLASHMOE_HOST_DEVICE inline void on_gradient_packet(const RankState<T>& s, std::
   schedule_packet_tiles(s, TaskKind::expert_grad_hidden, source, expert, rows);
   std::uint32_t& seen = s.template own<std::uint32_t>(s.layout.expert_packets_seen)[expert];
   if (++seen == static_cast<std::uint32_t>(s.world.world_size)) {
-    for (std::int64_t c = 0; c < s.layout.hidden_tiles; ++c)
+    for (std::int64_t c = 0; c < s.layout.dw2_row_tiles; ++c)
       schedule(s, Task{TaskKind::weight_grad_down, 0, static_cast<std::int16_t>(expert), 0,
                        static_cast<std::int32_t>(c)});
     release_expert_pending(s, expert);  // the "not all packets yet" unit

@@ -59,7 +59,8 @@ struct WorkspaceLayout {
   std::int64_t token_tiles = 0;        // ceil(max_tokens / token_rows)
   std::int64_t packet_row_tiles = 0;   // ceil(packet_capacity / expert_rows), per packet
   std::int64_t ffn_tiles = 0;          // ceil(P / ffn_columns)
-  std::int64_t w1_row_tiles = 0;       // ceil(w1_rows / ffn_columns)
+  std::int64_t dw1_row_tiles = 0;      // ceil(w1_rows / weight_rows): dW1 tasks per expert
+  std::int64_t dw2_row_tiles = 0;      // ceil(H / weight_rows): dW2 tasks per expert
   std::int64_t hidden_tiles = 0;       // ceil(H / hidden_columns)
   std::int64_t task_capacity = 0;      // worst-case tasks of one pass (the queue never wraps)
   std::size_t scratch_bytes = 0;       // per worker: one staged tile (acc) + one row (storage)
@@ -199,7 +200,8 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   l.token_tiles = ceil_div(T, tiles.token_rows);
   l.packet_row_tiles = ceil_div(C, tiles.expert_rows);
   l.ffn_tiles = ceil_div(P, tiles.ffn_columns);
-  l.w1_row_tiles = ceil_div(R, tiles.ffn_columns);
+  l.dw1_row_tiles = ceil_div(R, tiles.weight_rows);
+  l.dw2_row_tiles = ceil_div(H, tiles.weight_rows);
   l.hidden_tiles = ceil_div(H, tiles.hidden_columns);
 
   // Row tiles over every packet of a pass: a packet holds at most C rows; each source sends at
@@ -213,7 +215,8 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   const std::int64_t backward_tasks = G /*gate gradient*/ + 1 /*announce*/ +
                                       l.hidden_tiles /*dwg*/ +
                                       row_tiles * (l.ffn_tiles + l.hidden_tiles) +
-                                      L * (l.hidden_tiles + l.w1_row_tiles) + G /*dx combine*/;
+                                      L * (l.dw2_row_tiles + l.dw1_row_tiles) +
+                                      G /*dx combine*/;
   l.task_capacity = layout_detail::max_of(forward_tasks, backward_tasks);
   const std::int64_t staged_tile = layout_detail::max_of(
       tiles.expert_rows * layout_detail::max_of(tiles.ffn_columns, tiles.hidden_columns),

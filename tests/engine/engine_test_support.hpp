@@ -34,7 +34,7 @@ inline Config small_config(DType dtype, Activation activation, std::int64_t expe
 inline engine::EngineOptions small_tiles(int workers) {
   engine::EngineOptions options;
   options.workers_per_rank = workers;
-  options.tiles = {16, 16, 16, 16};
+  options.tiles = {16, 16, 16, 16, 16};
   return options;
 }
 

@@ -48,7 +48,7 @@ std::vector<Case> cases() {
       s.packet_capacity = 97;
       s.storage_bytes = storage;
       s.accumulate_bytes = storage == 8 ? 8 : 4;
-      all.push_back({s, TileShape{16, 32, 16, 8}});
+      all.push_back({s, TileShape{16, 32, 16, 8, 8}});
       all.push_back({s, TileShape{}});
     }
   }
