@@ -215,8 +215,7 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   const std::int64_t backward_tasks = G /*gate gradient*/ + 1 /*announce*/ +
                                       l.hidden_tiles /*dwg*/ +
                                       row_tiles * (l.ffn_tiles + l.hidden_tiles) +
-                                      L * (l.dw2_row_tiles + l.dw1_row_tiles) +
-                                      G /*dx combine*/;
+                                      L * (l.dw2_row_tiles + l.dw1_row_tiles) + G /*dx combine*/;
   l.task_capacity = layout_detail::max_of(forward_tasks, backward_tasks);
   const std::int64_t staged_tile = layout_detail::max_of(
       tiles.expert_rows * layout_detail::max_of(tiles.ffn_columns, tiles.hidden_columns),
