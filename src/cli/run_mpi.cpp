@@ -50,8 +50,8 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
       ranks && parse_integer("--ranks", *ranks, 1, 1024) != size)
     throw UsageError("--ranks " + *ranks + " but the MPI job has " + std::to_string(size) +
                      " processes: under MPI every process is one rank (omit --ranks)");
-  // Each process generates only its own rank's inputs, except rank 0 under --check: the fp64
-  // reference it runs needs every rank's.
+  // Each process generates (or --load reads) only its own rank's inputs, except rank 0 under
+  // --check: the fp64 reference it runs needs every rank's.
   const bool full_problem = rank == 0 && args.flag("check");
   RunRequest request =
       make_run_request(args, size, full_problem ? std::nullopt : std::optional<int>(rank));

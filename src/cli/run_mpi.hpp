@@ -1,6 +1,6 @@
 // `flashmoe run` with one rank per process over the MPI transport (docs/mpi.md): every process
-// generates its own rank's inputs from the seed (rank 0 every rank's under --check; --load reads
-// every rank's), checks that every rank has the same configuration, runs the engine for its own
+// generates its own rank's inputs from the seed, or reads them with --load (rank 0 every rank's
+// under --check), checks that every rank has the same configuration, runs the engine for its own
 // rank and saves its own part; rank 0 gathers the routing records and losses for the summary,
 // or every output for the --check report. Built only with MPI.
 #pragma once

@@ -202,9 +202,13 @@ RunRequest make_run_request(const ParsedArgs& args, int default_ranks,
                          "configuration, ranks, tokens and backward");
     }
     request.load_dir = *dir;
-    request.problem = io::load_problem(*dir);
-    for (int r = 0; r < request.problem.world_size; ++r)
-      request.tokens.push_back(request.problem.tokens(r));
+    const io::RunMeta meta = io::load_meta(*dir);
+    // One rank's folder when that rank exists in the saved run; otherwise everything, and the
+    // caller's world-size check reports the mismatch.
+    request.problem = only_rank && *only_rank < meta.world_size
+                          ? io::load_rank_problem(*dir, *only_rank)
+                          : io::load_problem(*dir);
+    request.tokens = meta.tokens;
   } else {
     request.problem = problem_from_options(args, request, default_ranks, only_rank);
   }

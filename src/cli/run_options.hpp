@@ -36,8 +36,8 @@ struct RunRequest {
 
 // Throws UsageError for contradictory or malformed options and flashmoe::Error for invalid
 // configurations or token counts. default_ranks: the world size when --ranks is absent (under
-// MPI, the job's size). only_rank: generate the random inputs of that rank only (a process of
-// an MPI job that needs no other rank's); --load still reads every rank's.
+// MPI, the job's size). only_rank: generate (or --load) the inputs of that rank only (a process
+// of an MPI job that needs no other rank's).
 RunRequest make_run_request(const ParsedArgs& args, int default_ranks = 1,
                             std::optional<int> only_rank = std::nullopt);
 

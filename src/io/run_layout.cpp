@@ -346,7 +346,11 @@ RunMeta load_meta(const fs::path& dir) {
   return meta;
 }
 
-Problem load_problem(const fs::path& dir) {
+namespace {
+
+// load_problem's reading, for the ranks `wanted` says yes to (the others stay empty).
+template <typename Wanted>
+Problem load_inputs(const fs::path& dir, Wanted&& wanted) {
   const RunMeta meta = load_meta(dir);
   const Config& c = meta.config;
   const ElementType f = file_float_type(c.dtype);
@@ -365,21 +369,36 @@ Problem load_problem(const fs::path& dir) {
   problem.d_z = meta.d_z;
   problem.wg = input("wg.npy", "wg", {c.experts, c.hidden});
   for (int r = 0; r < meta.world_size; ++r) {
-    const RankShapes s = shapes_of(meta, r);
-    const std::string folder = rank_dir(r) + "/";
-    const std::string at = rank_label(r);
     RankInputs in;
-    in.x = input(folder + "x.npy", "x" + at, s.tokens_by_hidden);
-    in.w1 = input(folder + "w1.npy", "w1" + at, s.w1);
-    in.w2 = input(folder + "w2.npy", "w2" + at, s.w2);
-    if (c.bias) {
-      in.b1 = input(folder + "b1.npy", "b1" + at, s.b1);
-      in.b2 = input(folder + "b2.npy", "b2" + at, s.b2);
+    if (wanted(r)) {
+      const RankShapes s = shapes_of(meta, r);
+      const std::string folder = rank_dir(r) + "/";
+      const std::string at = rank_label(r);
+      in.x = input(folder + "x.npy", "x" + at, s.tokens_by_hidden);
+      in.w1 = input(folder + "w1.npy", "w1" + at, s.w1);
+      in.w2 = input(folder + "w2.npy", "w2" + at, s.w2);
+      if (c.bias) {
+        in.b1 = input(folder + "b1.npy", "b1" + at, s.b1);
+        in.b2 = input(folder + "b2.npy", "b2" + at, s.b2);
+      }
+      if (meta.backward) in.dout = input(folder + "dout.npy", "dout" + at, s.tokens_by_hidden);
     }
-    if (meta.backward) in.dout = input(folder + "dout.npy", "dout" + at, s.tokens_by_hidden);
     problem.ranks.push_back(std::move(in));
   }
+  return problem;
+}
+
+}  // namespace
+
+Problem load_problem(const fs::path& dir) {
+  Problem problem = load_inputs(dir, [](int) { return true; });
   validate_problem(problem);
+  return problem;
+}
+
+Problem load_rank_problem(const fs::path& dir, int rank) {
+  Problem problem = load_inputs(dir, [rank](int r) { return r == rank; });
+  validate_problem_rank(problem, rank);
   return problem;
 }
 

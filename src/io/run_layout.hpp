@@ -61,6 +61,10 @@ RunMeta load_meta(const std::filesystem::path& dir);
 // type. Refuses missing files, wrong shapes or element types (naming tensor, expected, actual)
 // and float values that the dtype cannot represent exactly; the result passes validate_problem.
 Problem load_problem(const std::filesystem::path& dir);
+// The same with only rank `rank`'s inputs read (meta.json, wg.npy and rank<rank>/; the other
+// entries of problem.ranks stay empty): what a process driving one rank of an MPI job needs, so
+// that each node needs only its own rank's folder. Passes validate_problem_rank.
+Problem load_rank_problem(const std::filesystem::path& dir, int rank);
 
 // The outputs of a saved run (out, routing, losses, gradients when backward), as stored in the
 // files (float64 or float32); routed/accepted counts are recomputed from topk_idx and kept.

@@ -98,6 +98,21 @@ TEST(RunLayout, SaveThenLoadReproducesTheProblemInEveryDtype) {
   }
 }
 
+TEST(RunLayout, LoadingOneRankReadsOnlyItsFolder) {
+  const flashmoe::testing::TempDir dir;
+  const Problem problem = small_problem();
+  save_run(dir.path(), problem, results_of(problem), "reference");
+  // Without the other rank's folder (as on a node that holds only its own rank's files).
+  fs::remove_all(dir / "rank0");
+  const Problem part = load_rank_problem(dir.path(), 1);
+  Problem expected = problem;
+  expected.ranks[0] = RankInputs{};
+  expect_same_problem(part, expected);
+  EXPECT_FALSE(part.ranks[0].x.defined());
+  EXPECT_NO_THROW(validate_problem_rank(part, 1));
+  EXPECT_THROW(load_rank_problem(dir.path(), 0), Error);  // its folder is gone
+}
+
 TEST(RunLayout, WritesExactlyTheDocumentedFiles) {
   const flashmoe::testing::TempDir dir;
   const Problem problem = small_problem();

@@ -4,6 +4,8 @@
 # ...) and as RANKS ranks in one process (--ranks RANKS) — and requires the two saved runs to be
 # byte-identical: every .npy (inputs, out, routing, losses, dx, dwg, dw1, dw2, db1, db2) and
 # meta.json. The engine's results do not depend on where its ranks live (SPEC §5).
+# Then --load under MPI: the saved run, loaded by the RANKS processes (each reads its own
+# rank<r>/) and saved again, must be byte-identical too, and pass --check.
 set -eu
 flashmoe=$1
 workdir=$2
@@ -28,4 +30,14 @@ diff -r "$workdir/mpi" "$workdir/local" || {
   echo "FAILED: MPI and in-process results differ"
   exit 1
 }
-echo "SAME: $(wc -l <<<"$files") files byte-identical (${ranks} processes vs ${ranks} threads)"
+"${launcher[@]}" "$flashmoe" run --load "$workdir/mpi" --quiet --save "$workdir/reloaded"
+diff -r "$workdir/mpi" "$workdir/reloaded" || {
+  echo "FAILED: the run loaded under MPI differs from the saved one"
+  exit 1
+}
+"${launcher[@]}" "$flashmoe" run --load "$workdir/mpi" --quiet --check | grep -q "check: PASS" || {
+  echo "FAILED: --load --check under MPI did not pass"
+  exit 1
+}
+echo "SAME: $(wc -l <<<"$files") files byte-identical (${ranks} processes vs ${ranks} threads," \
+  "and reloaded under MPI; --load --check PASS)"
