@@ -134,6 +134,48 @@ void check_shape(const char* what, std::int64_t rows, std::int64_t cols, std::in
                  ": dst_type = ", to_string(dst_type), " (allowed: f32, bf16)");
 }
 
+// The eltwise primitive on `count` dense f32 elements: out = act(src) ...
+void eltwise_forward(Activation act, std::int64_t count, const float* src, float* out) {
+  CachedEltwise& e = primitive_for(act, count, false);
+  // oneDNN's handles are non-const; it only reads src.
+  e.src.set_data_handle(const_cast<float*>(src));
+  e.dst.set_data_handle(out);
+  e.primitive.execute(state.stream, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
+  state.stream.wait();
+}
+
+// ... and out = diff_dst · act′(src).
+void eltwise_backward(Activation act, std::int64_t count, const float* src, const float* diff_dst,
+                      float* out) {
+  CachedEltwise& e = primitive_for(act, count, true);
+  e.src.set_data_handle(const_cast<float*>(src));
+  e.diff_dst.set_data_handle(const_cast<float*>(diff_dst));
+  e.dst.set_data_handle(out);
+  e.primitive.execute(
+      state.stream,
+      {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
+  state.stream.wait();
+}
+
+// Where a dense f32 [rows, cols] result goes: dst itself when it is dense f32, else the staging
+// buffer that store_rows then copies (and rounds) into dst.
+float* dense_output(std::int64_t rows, std::int64_t cols, void* dst, ElementType dst_type,
+                    std::int64_t dst_ld) {
+  if (dst_type == ElementType::f32 && dst_ld == cols) return static_cast<float*>(dst);
+  state.dst_stage.resize(static_cast<std::size_t>(rows * cols));
+  return state.dst_stage.data();
+}
+
+void store_value(void* dst, ElementType type, std::int64_t index, float value) {
+  if (type == ElementType::f32)
+    static_cast<float*>(dst)[index] = value;
+  else
+    static_cast<bfloat16*>(dst)[index] = bfloat16::from_float(value);
+}
+
+// Staging of the gated kernels, apart from EltwiseState's dst_stage.
+thread_local std::vector<float> gate_stage, product_stage;
+
 }  // namespace
 
 void activate(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
@@ -142,16 +184,9 @@ void activate(Activation act, std::int64_t rows, std::int64_t cols, const float*
   FLASHMOE_CHECK(!is_gated(act), "activate: ", to_string(act), " is gated; use activate_gated");
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
-  CachedEltwise& e = primitive_for(act, rows * cols, false);
-  const bool direct = dst_type == ElementType::f32 && dst_ld == cols;
-  if (!direct) state.dst_stage.resize(static_cast<std::size_t>(rows * cols));
-  float* out = direct ? static_cast<float*>(dst) : state.dst_stage.data();
-  // oneDNN's handles are non-const; it only reads src.
-  e.src.set_data_handle(const_cast<float*>(dense_rows(src, rows, cols, src_ld, state.src_stage)));
-  e.dst.set_data_handle(out);
-  e.primitive.execute(state.stream, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
-  state.stream.wait();
-  if (!direct) store_rows(out, rows, cols, dst, dst_type, dst_ld);
+  float* out = dense_output(rows, cols, dst, dst_type, dst_ld);
+  eltwise_forward(act, rows * cols, dense_rows(src, rows, cols, src_ld, state.src_stage), out);
+  if (out != dst) store_rows(out, rows, cols, dst, dst_type, dst_ld);
 }
 
 void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, const float* src,
@@ -162,43 +197,11 @@ void activate_backward(Activation act, std::int64_t rows, std::int64_t cols, con
                  " is gated; use activate_gated_backward");
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
-  CachedEltwise& e = primitive_for(act, rows * cols, true);
-  const bool direct = dst_type == ElementType::f32 && dst_ld == cols;
-  if (!direct) state.dst_stage.resize(static_cast<std::size_t>(rows * cols));
-  float* out = direct ? static_cast<float*>(dst) : state.dst_stage.data();
-  e.src.set_data_handle(const_cast<float*>(dense_rows(src, rows, cols, src_ld, state.src_stage)));
-  e.diff_dst.set_data_handle(const_cast<float*>(grad));
-  e.dst.set_data_handle(out);
-  e.primitive.execute(
-      state.stream,
-      {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
-  state.stream.wait();
-  if (!direct) store_rows(out, rows, cols, dst, dst_type, dst_ld);
+  float* out = dense_output(rows, cols, dst, dst_type, dst_ld);
+  eltwise_backward(act, rows * cols, dense_rows(src, rows, cols, src_ld, state.src_stage), grad,
+                   out);
+  if (out != dst) store_rows(out, rows, cols, dst, dst_type, dst_ld);
 }
-
-namespace {
-
-// act(g) for the gate columns of a [rows, cols] tile (row stride ld) into the dense `out`.
-void activate_gate(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
-                   std::int64_t ld, float* out) {
-  CachedEltwise& e = primitive_for(act, rows * cols, false);
-  e.src.set_data_handle(const_cast<float*>(dense_rows(z, rows, cols, ld, state.src_stage)));
-  e.dst.set_data_handle(out);
-  e.primitive.execute(state.stream, {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}});
-  state.stream.wait();
-}
-
-void store_value(void* dst, ElementType type, std::int64_t index, float value) {
-  if (type == ElementType::f32)
-    static_cast<float*>(dst)[index] = value;
-  else
-    static_cast<bfloat16*>(dst)[index] = bfloat16::from_float(value);
-}
-
-// Staging of the gated kernels, apart from EltwiseState's (activate_gate uses those).
-thread_local std::vector<float> gate_stage, product_stage;
-
-}  // namespace
 
 void activate_gated(Activation act, std::int64_t rows, std::int64_t cols, const float* z,
                     std::int64_t ldz, std::int64_t up, void* dst, ElementType dst_type,
@@ -208,7 +211,8 @@ void activate_gated(Activation act, std::int64_t rows, std::int64_t cols, const 
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
   gate_stage.resize(static_cast<std::size_t>(rows * cols));
-  activate_gate(act, rows, cols, z, ldz, gate_stage.data());
+  eltwise_forward(act, rows * cols, dense_rows(z, rows, cols, ldz, state.src_stage),
+                  gate_stage.data());
   for (std::int64_t i = 0; i < rows; ++i) {
     const float* a = gate_stage.data() + i * cols;
     const float* u = z + i * ldz + up;
@@ -224,9 +228,10 @@ void activate_gated_backward(Activation act, std::int64_t rows, std::int64_t col
   if (rows == 0 || cols == 0) return;
   omp_set_num_threads(1);
   const auto count = static_cast<std::size_t>(rows * cols);
+  const float* gate = dense_rows(z, rows, cols, ldz, state.src_stage);  // g, once for both
   // du = grad · act(g), into the up columns.
   gate_stage.resize(count);
-  activate_gate(act, rows, cols, z, ldz, gate_stage.data());
+  eltwise_forward(act, rows * cols, gate, gate_stage.data());
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::int64_t c = 0; c < cols; ++c)
       store_value(dst, dst_type, i * dst_ld + up + c,
@@ -238,14 +243,7 @@ void activate_gated_backward(Activation act, std::int64_t rows, std::int64_t col
     for (std::int64_t c = 0; c < cols; ++c)
       product_stage[static_cast<std::size_t>(i * cols + c)] =
           grad[i * cols + c] * z[i * ldz + up + c];
-  CachedEltwise& e = primitive_for(act, rows * cols, true);
-  e.src.set_data_handle(const_cast<float*>(dense_rows(z, rows, cols, ldz, state.src_stage)));
-  e.diff_dst.set_data_handle(product_stage.data());
-  e.dst.set_data_handle(gate_stage.data());
-  e.primitive.execute(
-      state.stream,
-      {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_DIFF_SRC, e.dst}});
-  state.stream.wait();
+  eltwise_backward(act, rows * cols, gate, product_stage.data(), gate_stage.data());
   store_rows(gate_stage.data(), rows, cols, dst, dst_type, dst_ld);
 }
 
