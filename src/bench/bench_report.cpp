@@ -6,15 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/benchmark.hpp"
+#include "common/fixed_text.hpp"
 
 namespace flashmoe::bench {
 namespace {
-
-std::string fixed(double value, int decimals) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
-  return buffer;
-}
 
 std::string significant(double value) {
   char buffer[64];
@@ -27,7 +22,7 @@ std::string padded(const std::string& text, std::size_t width) {
 }
 
 std::string fraction_text(double fraction) {
-  return fraction < 0.0 ? "-" : fixed(100.0 * fraction, 1) + "%";
+  return fraction < 0.0 ? "-" : fixed_text(100.0 * fraction, 1) + "%";
 }
 
 }  // namespace
@@ -56,7 +51,7 @@ std::string format_report(const BenchReport& r) {
         << "):\n";
     for (const MatmulRate& m : r.matmul)
       out << "  " << padded(std::string(to_string(m.type)), 9)
-          << padded(std::to_string(m.threads) + " thread(s)", 13) << fixed(m.gflops, 1)
+          << padded(std::to_string(m.threads) + " thread(s)", 13) << fixed_text(m.gflops, 1)
           << " GFLOP/s\n";
   }
 
@@ -65,9 +60,10 @@ std::string format_report(const BenchReport& r) {
       << padded("min ms", 10) << padded("GFLOP/s", 10) << padded("expert GEMM / ceiling", 23)
       << "set-up ms (once)\n";
   for (const Timing& t : r.timings)
-    out << padded(t.pass, 18) << padded(t.backend, 10) << padded(fixed(t.median * 1e3, 1), 11)
-        << padded(fixed(t.min * 1e3, 1), 10) << padded(fixed(t.gflops, 1), 10)
-        << padded(fraction_text(t.expert_gemm_fraction), 23) << fixed(t.setup * 1e3, 1) << "\n";
+    out << padded(t.pass, 18) << padded(t.backend, 10) << padded(fixed_text(t.median * 1e3, 1), 11)
+        << padded(fixed_text(t.min * 1e3, 1), 10) << padded(fixed_text(t.gflops, 1), 10)
+        << padded(fraction_text(t.expert_gemm_fraction), 23) << fixed_text(t.setup * 1e3, 1)
+        << "\n";
   for (const auto& [pass, speedup] : r.speedup)
     out << "speed-up of the engine over the baseline (" << pass << "): " << significant(speedup)
         << "×\n";

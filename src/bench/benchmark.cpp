@@ -7,12 +7,12 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "bench/bench_platform.hpp"
 #include "bench/engine_runner.hpp"
 #include "bench/timing.hpp"
+#include "common/fixed_text.hpp"
 #include "flashmoe/error.hpp"
 
 namespace flashmoe::bench {
@@ -45,11 +45,7 @@ struct Contender {
 };
 
 std::string format_milliseconds(double seconds) {
-  std::ostringstream text;
-  text.setf(std::ios::fixed);
-  text.precision(1);
-  text << seconds * 1e3 << " ms";
-  return text.str();
+  return fixed_text(seconds * 1e3, 1) + " ms";
 }
 
 // One pass as a loop runs it on a layer it holds: forward, or forward then backward.

@@ -1,27 +1,21 @@
 #include "cli/run_summary.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "common/fixed_text.hpp"
 #include "math/capacity.hpp"
 
 namespace flashmoe::cli {
 namespace {
 
-std::string fixed(double value, int digits) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", digits, value);
-  return buffer;
-}
-
 std::string duration(double seconds) {
-  if (seconds < 1e-3) return fixed(seconds * 1e6, 1) + " us";
-  if (seconds < 1.0) return fixed(seconds * 1e3, 2) + " ms";
-  return fixed(seconds, 3) + " s";
+  if (seconds < 1e-3) return fixed_text(seconds * 1e6, 1) + " us";
+  if (seconds < 1.0) return fixed_text(seconds * 1e3, 2) + " ms";
+  return fixed_text(seconds, 3) + " s";
 }
 
 template <typename T>
@@ -69,7 +63,7 @@ void print_expert_counts(std::ostream& out, const std::vector<std::int64_t>& rou
     const double mean =
         static_cast<double>(std::accumulate(counts.begin(), counts.end(), std::int64_t{0})) /
         static_cast<double>(counts.size());
-    return "min " + std::to_string(*lo) + ", mean " + fixed(mean, 1) + ", max " +
+    return "min " + std::to_string(*lo) + ", mean " + fixed_text(mean, 1) + ", max " +
            std::to_string(*hi);
   };
   out << "    routed: " << stats(routed) << '\n' << "    kept:   " << stats(kept) << '\n';
@@ -124,14 +118,15 @@ void print_summary(std::ostream& out, const Problem& problem, const Results& res
   const std::int64_t kept_slots = std::accumulate(kept.begin(), kept.end(), std::int64_t{0});
   const std::int64_t dropped = slots - kept_slots;
   out << "dropped slots: " << dropped << " of " << slots << " ("
-      << fixed(slots ? 100.0 * static_cast<double>(dropped) / static_cast<double>(slots) : 0.0, 2)
+      << fixed_text(slots ? 100.0 * static_cast<double>(dropped) / static_cast<double>(slots) : 0.0,
+                    2)
       << "%)\n";
 
   if (c.aux_loss || c.z_loss) {
     for (std::size_t r = 0; r < results.ranks.size(); ++r) {
       out << "losses, rank " << r << ":";
-      if (c.aux_loss) out << " l_aux " << fixed(results.ranks[r].aux_loss, 6);
-      if (c.z_loss) out << " l_z " << fixed(results.ranks[r].z_loss, 6);
+      if (c.aux_loss) out << " l_aux " << fixed_text(results.ranks[r].aux_loss, 6);
+      if (c.z_loss) out << " l_z " << fixed_text(results.ranks[r].z_loss, 6);
       out << '\n';
     }
   }
