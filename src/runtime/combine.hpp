@@ -13,9 +13,8 @@ FLASHMOE_HOST_DEVICE inline void run_combine_tile(const RankState<T>& s, std::in
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), k = s.top_k();
-  const std::int64_t first = tile * l.tiles.token_rows;
-  const std::int64_t last =
-      first + l.tiles.token_rows < s.tokens ? first + l.tiles.token_rows : s.tokens;
+  const TileSpan tokens = s.token_tile(tile);
+  const std::int64_t first = tokens.first, last = tokens.first + tokens.count;
   const std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);  // [S, k]
   const Acc* weight = s.template own<Acc>(l.topk_weight);           // [S, k]
   for (std::int64_t t = first; t < last; ++t) {

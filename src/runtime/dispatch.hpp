@@ -34,9 +34,8 @@ template <typename T>
 FLASHMOE_HOST_DEVICE inline void run_dispatch_tile(const RankState<T>& s, std::int64_t tile) {
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k(), L = s.local_experts();
-  const std::int64_t first = tile * l.tiles.token_rows;
-  const std::int64_t last =
-      first + l.tiles.token_rows < s.tokens ? first + l.tiles.token_rows : s.tokens;
+  const TileSpan tokens = s.token_tile(tile);
+  const std::int64_t first = tokens.first, last = tokens.first + tokens.count;
   const std::int32_t* topk_index = s.template own<std::int32_t>(l.topk_index);    // [S, k]
   std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);                      // [S, k]
   std::int32_t* position = s.template own<std::int32_t>(l.position);              // [S, k]

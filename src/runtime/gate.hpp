@@ -17,9 +17,8 @@ FLASHMOE_HOST_DEVICE inline void run_gate_tile(const RankState<T>& s, std::int64
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k();
-  const std::int64_t first = tile * l.tiles.token_rows;
-  const std::int64_t last =
-      first + l.tiles.token_rows < s.tokens ? first + l.tiles.token_rows : s.tokens;
+  const TileSpan tokens = s.token_tile(tile);
+  const std::int64_t first = tokens.first, last = tokens.first + tokens.count;
   Acc* logits = s.template own<Acc>(l.logits);                                    // [S, E]
   Acc* probs = s.template own<Acc>(l.probs);                                      // [S, E]
   Acc* lse = s.template own<Acc>(l.lse);                                          // [S]

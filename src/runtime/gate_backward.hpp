@@ -24,8 +24,8 @@ FLASHMOE_HOST_DEVICE inline void run_gate_gradient_tile(const RankState<T>& s, s
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k(), L = s.local_experts();
   const std::int64_t S = s.tokens;
-  const std::int64_t first = tile * l.tiles.token_rows;
-  const std::int64_t last = first + l.tiles.token_rows < S ? first + l.tiles.token_rows : S;
+  const TileSpan tokens = s.token_tile(tile);
+  const std::int64_t first = tokens.first, last = tokens.first + tokens.count;
   const Acc* probs = s.template own<Acc>(l.probs);                              // [S, E]
   const Acc* lse = s.template own<Acc>(l.lse);                                  // [S]
   const std::int32_t* topk_index = s.template own<std::int32_t>(l.topk_index);  // [S, k]
@@ -112,9 +112,8 @@ FLASHMOE_HOST_DEVICE inline void run_input_grad_tile(const RankState<T>& s, std:
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k();
-  const std::int64_t first = tile * l.tiles.token_rows;
-  const std::int64_t last =
-      first + l.tiles.token_rows < s.tokens ? first + l.tiles.token_rows : s.tokens;
+  const TileSpan tokens = s.token_tile(tile);
+  const std::int64_t first = tokens.first, last = tokens.first + tokens.count;
   const std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);  // [S, k]
   const Acc* dlogits = s.template own<Acc>(l.dlogits);              // [S, E]
   Acc* gate_dx = scratch.tile;                                      // [rows, H]

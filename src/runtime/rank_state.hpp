@@ -97,6 +97,10 @@ struct RankState {
   FLASHMOE_HOST_DEVICE std::int64_t packet_rows(std::int64_t source, std::int64_t expert) const {
     return own<std::int64_t>(layout.packet_rows)[layout.packet_index(source, expert)];
   }
+  // Token tile `tile` of this rank: tokens [first, first + count), cut in tiles of token_rows.
+  FLASHMOE_HOST_DEVICE TileSpan token_tile(std::int64_t tile) const {
+    return tile_span(tile, layout.tiles.token_rows, tokens);
+  }
   // The block of an expert tile task: rows [first_row, first_row + rows) of packet
   // (source, expert), cut in row tiles of expert_rows, × output columns
   // [first_col, first_col + cols) of `total_columns`, cut in column tiles of `column_width`.
