@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <vector>
 
 #include "flashmoe/error.hpp"
 
@@ -19,6 +21,46 @@ std::int64_t now_ns() {
 }
 
 std::atomic<std::uint64_t> next_watchdog_id{1};
+
+// Every thread's slot, for every watchdog. The pool is never destroyed (a thread may exit, and
+// return its slot, after static destruction has begun); a deque keeps slot addresses stable.
+struct SlotPool {
+  std::mutex mutex;
+  std::deque<mpi_detail::WatchSlot> slots;
+  std::vector<mpi_detail::WatchSlot*> free_slots;
+};
+
+SlotPool& slot_pool() {
+  static SlotPool* pool = new SlotPool;
+  return *pool;
+}
+
+// The calling thread's slot, taken from the pool at its first watched call and returned when
+// the thread exits.
+mpi_detail::WatchSlot& slot_of_this_thread() {
+  struct Holder {
+    mpi_detail::WatchSlot* slot = nullptr;
+    ~Holder() {
+      if (slot == nullptr) return;
+      slot->watchdog.store(0, std::memory_order_relaxed);
+      SlotPool& pool = slot_pool();
+      const std::lock_guard lock(pool.mutex);
+      pool.free_slots.push_back(slot);
+    }
+  };
+  thread_local Holder holder;
+  if (holder.slot == nullptr) {
+    SlotPool& pool = slot_pool();
+    const std::lock_guard lock(pool.mutex);
+    if (pool.free_slots.empty()) {
+      holder.slot = &pool.slots.emplace_back();
+    } else {
+      holder.slot = pool.free_slots.back();
+      pool.free_slots.pop_back();
+    }
+  }
+  return *holder.slot;
+}
 
 }  // namespace
 
@@ -40,25 +82,13 @@ MpiCallWatchdog::~MpiCallWatchdog() {
   thread_.join();
 }
 
-mpi_detail::WatchSlot& MpiCallWatchdog::slot_of_this_thread() {
-  // A thread keeps its slot for the watchdog it last used; the id (never reused) tells a new
-  // watchdog from a destroyed one that had the same address.
-  thread_local std::uint64_t owner = 0;
-  thread_local mpi_detail::WatchSlot* slot = nullptr;
-  if (owner != id_) {
-    std::lock_guard lock(mutex_);
-    slot = &slots_.emplace_back();
-    owner = id_;
-  }
-  return *slot;
-}
-
 MpiCallWatchdog::Watch::Watch(MpiCallWatchdog* watchdog, const char* call, int peer) {
   if (watchdog == nullptr) return;
-  slot_ = &watchdog->slot_of_this_thread();
+  slot_ = &slot_of_this_thread();
   slot_->call.store(call, std::memory_order_relaxed);
   slot_->peer.store(peer, std::memory_order_relaxed);
-  slot_->start_ns.store(now_ns(), std::memory_order_release);  // publishes call and peer
+  slot_->watchdog.store(watchdog->id_, std::memory_order_relaxed);
+  slot_->start_ns.store(now_ns(), std::memory_order_release);  // publishes the three above
 }
 
 MpiCallWatchdog::Watch::~Watch() {
@@ -71,9 +101,13 @@ void MpiCallWatchdog::run() {
   std::unique_lock lock(mutex_);
   while (!stop_.wait_for(lock, period, [this] { return stopping_; })) {
     const std::int64_t now = now_ns();
-    for (const mpi_detail::WatchSlot& slot : slots_) {
+    SlotPool& pool = slot_pool();
+    const std::lock_guard pool_lock(pool.mutex);
+    for (const mpi_detail::WatchSlot& slot : pool.slots) {
       const std::int64_t start = slot.start_ns.load(std::memory_order_acquire);
-      if (start == 0 || now - start <= limit_ns_) continue;
+      if (start == 0 || now - start <= limit_ns_ ||
+          slot.watchdog.load(std::memory_order_relaxed) != id_)
+        continue;
       fire(slot.call.load(std::memory_order_relaxed), slot.peer.load(std::memory_order_relaxed),
            static_cast<double>(now - start) * 1e-9);
     }

@@ -13,26 +13,28 @@
 // flush to a live peer takes microseconds to milliseconds, the limit is the engine's wait
 // timeout (seconds).
 //
-// Cost per watched call: two relaxed/release stores and a steady-clock read into this thread's
-// own slot; no lock after a thread's first call. The watchdog thread wakes every limit/20
-// (at most 100 ms) and reads the slots.
+// Cost per watched call: a few atomic stores and a steady-clock read into this thread's own
+// slot; no lock after a thread's first call. Slots come from one process-wide pool and return
+// to it when their thread exits, so the pool stays as large as the most threads that were ever
+// alive at once (the engine starts new workers every pass). The watchdog thread wakes every
+// limit/20 (at most 100 ms) and reads the slots that watch for it.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <thread>
 
 namespace flashmoe::transport {
 
 namespace mpi_detail {
-// One thread's watched call in flight: start_ns = 0 when none.
+// One thread's watched call in flight: start_ns = 0 when none; `watchdog` says whose.
 struct WatchSlot {
   std::atomic<std::int64_t> start_ns{0};
   std::atomic<const char*> call{nullptr};
   std::atomic<int> peer{0};
+  std::atomic<std::uint64_t> watchdog{0};
 };
 }  // namespace mpi_detail
 
@@ -59,17 +61,15 @@ class MpiCallWatchdog {
   };
 
  private:
-  mpi_detail::WatchSlot& slot_of_this_thread();
   void run();
   [[noreturn]] void fire(const char* call, int peer, double seconds) const;
 
   const int rank_, world_size_;
   const std::int64_t limit_ns_;
-  const std::uint64_t id_;  // tells this watchdog's thread-local slots from an earlier one's
-  std::mutex mutex_;        // guards slots_ growth and stopping_
+  const std::uint64_t id_;  // which slots are this watchdog's (never reused)
+  std::mutex mutex_;        // guards stopping_
   std::condition_variable stop_;
   bool stopping_ = false;
-  std::deque<mpi_detail::WatchSlot> slots_;  // one per thread that made a watched call
   std::thread thread_;
 };
 
