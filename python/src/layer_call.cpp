@@ -11,10 +11,7 @@
 #if FLASHMOE_PYTHON_HAVE_MPI
 #include <mpi.h>
 
-#include <thread>
-
 #include "runtime/mpi_layer_world.hpp"
-#include "transport/mpi/mpi_session.hpp"
 #endif
 
 namespace flashmoe::python {
@@ -130,13 +127,8 @@ void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_vi
 Results LayerCall::run() const {
 #if FLASHMOE_PYTHON_HAVE_MPI
   if (problem_.world_size > 1) {
-    engine::EngineOptions options;
-    // The node's cores shared among the job's processes on this node (collective: every rank
-    // makes this call).
-    const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-    options.workers_per_rank =
-        std::max(1, static_cast<int>(hardware) / transport::processes_on_this_node(layer_comm()));
-    return engine::run_mpi_rank(layer_comm(), problem_, options);
+    // Workers: the engine's default, the node's cores shared among the processes on this node.
+    return engine::run_mpi_rank(layer_comm(), problem_, engine::EngineOptions{});
   }
 #endif
   return backend_->run(problem_, {});

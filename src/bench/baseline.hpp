@@ -15,7 +15,8 @@ namespace flashmoe::bench {
 
 struct BaselineOptions {
   // Worker threads per rank; the pool has world_size × workers_per_rank threads, the same total
-  // as the engine. 0 chooses max(1, hardware threads / world_size) as the engine does.
+  // as the engine. 0 chooses max(1, hardware threads / world_size), as the engine does in
+  // process.
   int workers_per_rank = 0;
 };
 

@@ -1,12 +1,10 @@
 #include "cli/run_mpi.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "cli/exit_codes.hpp"
@@ -65,13 +63,7 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
     for (const std::string& note : request.notes) std::cerr << "flashmoe: note: " << note << '\n';
 
   engine::EngineOptions options;
-  // Default: this node's cores shared among the job's processes on this node (collective; every
-  // rank takes the same branch, since all have the same arguments).
-  options.workers_per_rank =
-      request.backend_options.workers_per_rank > 0
-          ? request.backend_options.workers_per_rank
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
-                            transport::processes_on_this_node(session.comm()));
+  options.workers_per_rank = request.backend_options.workers_per_rank;  // 0: the engine's choice
   // One trace per process; the ranks' files would otherwise overwrite each other.
   if (!request.backend_options.trace_path.empty())
     options.trace_path = request.backend_options.trace_path + ".rank" + std::to_string(rank);

@@ -18,8 +18,9 @@
 namespace flashmoe::engine {
 
 struct EngineOptions {
-  // Worker threads per rank; 0 chooses max(1, hardware threads / world_size). Results are
-  // bitwise identical for every value (SPEC §5).
+  // Worker threads per rank; 0 chooses max(1, hardware threads / ranks on this node) — every
+  // rank in process, or the MPI job's processes on this node. Results are bitwise identical
+  // for every value (SPEC §5).
   int workers_per_rank = 0;
   // When non-empty, a Chrome/Perfetto JSON trace of every task on every worker of every rank.
   std::string trace_path;

@@ -47,12 +47,11 @@ struct AlignedDelete {
   void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
 };
 
-int choose_workers(int requested, int world_size) {
-  FLASHMOE_CHECK(requested >= 0, "workers_per_rank = ", requested,
-                 ": allowed are 0 (automatic) or a positive count");
+// `requested`, or for 0 this node's hardware threads shared among the ranks on this node.
+int choose_workers(int requested, int ranks_on_this_node) {
   if (requested > 0) return requested;
   const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, hardware / world_size);
+  return std::max(1, hardware / ranks_on_this_node);
 }
 
 void check_tiles(const runtime::TileShape& t) {
@@ -73,9 +72,9 @@ class LayerImpl final : public InProcessLayer::Impl {
         options_(std::move(options)),
         config_(problem.config),
         world_size_(problem.world_size),
-        workers_(choose_workers(options_.workers_per_rank, problem.world_size)),
         layout_(make_layout()),
-        world_(world(layout_.symmetric_bytes)) {
+        world_(world(layout_.symmetric_bytes)),
+        workers_(choose_workers(options_.workers_per_rank, world_->ranks_on_this_node())) {
     FLASHMOE_CHECK(world_->world_size() == world_size_, "engine: the world has ",
                    world_->world_size(), " ranks, the problem ", world_size_);
     const ElementType acc_type = element_type_of<Acc>();
@@ -388,9 +387,9 @@ class LayerImpl final : public InProcessLayer::Impl {
   EngineOptions options_;
   Config config_;
   int world_size_;
-  int workers_;
   WorkspaceLayout layout_;
   std::unique_ptr<runtime::LayerWorld> world_;
+  int workers_;  // after world_: the default depends on how many ranks share this node
   std::vector<Acc> wg_acc_;
   std::vector<PerRank> per_rank_;
   Results results_;
@@ -404,6 +403,8 @@ std::unique_ptr<InProcessLayer::Impl> make_impl(const Problem& problem, EngineOp
                                                 const runtime::LayerWorldFactory& world) {
   // Each local rank's inputs are checked once the world (which says which are local) exists.
   validate(problem.config, problem.world_size);
+  FLASHMOE_CHECK(options.workers_per_rank >= 0, "workers_per_rank = ", options.workers_per_rank,
+                 ": allowed are 0 (automatic) or a positive count");
   FLASHMOE_CHECK(
       problem.world_size <= 32767 && problem.config.local_experts(problem.world_size) <= 32767,
       "engine: world_size = ", problem.world_size,

@@ -24,6 +24,9 @@ class LayerWorld {
   virtual int world_size() const = 0;
   // The ranks whose workers run in this process, ascending.
   virtual const std::vector<int>& local_ranks() const = 0;
+  // How many ranks of the job share this node's cores (every local rank, plus other processes'
+  // ranks on the same node): the engine's default workers per rank divide the cores by it.
+  virtual int ranks_on_this_node() const = 0;
   // The symmetric buffer of a local rank.
   virtual std::byte* buffer(int rank) = 0;
   // The handle rank `rank`'s actors use.
@@ -54,6 +57,7 @@ class LocalLayerWorld final : public LayerWorld {
   }
   int world_size() const override { return world_.world_size(); }
   const std::vector<int>& local_ranks() const override { return ranks_; }
+  int ranks_on_this_node() const override { return world_.world_size(); }
   std::byte* buffer(int rank) override { return world_.buffer(rank); }
   transport::TransportView view(int /*rank*/) override { return world_.view(); }
   std::uint32_t& abort_flag() override { return world_.abort_flag(); }

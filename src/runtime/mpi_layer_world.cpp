@@ -7,6 +7,7 @@
 
 #include "flashmoe/error.hpp"
 #include "transport/mpi/config_handshake.hpp"
+#include "transport/mpi/mpi_session.hpp"
 #include "transport/mpi/mpi_world.hpp"
 #include "transport/remote_transport.hpp"
 
@@ -40,6 +41,7 @@ class MpiLayerWorld final : public runtime::LayerWorld {
  public:
   MpiLayerWorld(MPI_Comm comm, std::size_t symmetric_bytes, double call_limit_s)
       : world_(comm, symmetric_bytes, call_limit_s),
+        ranks_on_node_(transport::processes_on_this_node(world_.comm())),
         remote_(world_.view()),
         ranks_{world_.rank()},
         buffers_(static_cast<std::size_t>(world_.world_size()), nullptr) {
@@ -54,6 +56,7 @@ class MpiLayerWorld final : public runtime::LayerWorld {
 
   int world_size() const override { return world_.world_size(); }
   const std::vector<int>& local_ranks() const override { return ranks_; }
+  int ranks_on_this_node() const override { return ranks_on_node_; }
   std::byte* buffer(int rank) override {
     FLASHMOE_CHECK(rank == world_.rank(), "MPI engine: rank ", world_.rank(), " asked for rank ",
                    rank, "'s buffer, which lives in another process");
@@ -88,6 +91,7 @@ class MpiLayerWorld final : public runtime::LayerWorld {
 
  private:
   transport::MpiWorld world_;
+  int ranks_on_node_;  // one rank per process; counted once, collectively, at creation
   MpiRemote remote_;
   std::vector<int> ranks_;
   std::vector<std::byte*> buffers_;
