@@ -9,9 +9,12 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   googletest libgtest-dev                 # C++ tests
   nlohmann-json3-dev                      # configuration files
-  libdnnl-dev                             # CPU tile GEMMs (oneDNN: AMX bf16, AVX-512 fp32)
+  libdnnl-dev                             # CPU tile GEMMs (oneDNN: AMX / AVX-512 bf16, fp32)
+  ocl-icd-opencl-dev                      # oneDNN's CMake config requires OpenCL (its GPU
+                                          # runtime); only a recommendation of libdnnl-dev
   libopenmpi-dev openmpi-bin              # MPI transport
   python3 python3-numpy python3-pytest pybind11-dev python3-torch python3-mpi4py
+  debootstrap                             # the test suite's set-up-from-nothing stage
 )
 
 missing=()
