@@ -1,22 +1,37 @@
 #include "bench/thread_pool.hpp"
 
+#include <system_error>
+
+#include "common/test_fault.hpp"
 #include "flashmoe/error.hpp"
 
 namespace flashmoe::bench {
 
 ThreadPool::ThreadPool(int threads) {
   FLASHMOE_CHECK(threads >= 1, "thread pool: threads = ", threads, ", must be ≥ 1");
-  helpers_.reserve(static_cast<std::size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) helpers_.emplace_back([this] { helper_loop(); });
+  try {
+    helpers_.reserve(static_cast<std::size_t>(threads - 1));
+    for (int i = 1; i < threads; ++i) helpers_.emplace_back([this] { helper_loop(); });
+  } catch (const std::exception& e) {
+    // A joinable std::thread destroyed during unwinding would end the process.
+    const std::size_t started = helpers_.size();
+    stop_helpers();
+    FLASHMOE_FAIL("thread pool: could not start ", threads - 1, " helper threads: only ", started,
+                  " could be created (", e.what(),
+                  "); the system's limit on threads or memory was reached; ask for fewer workers");
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_helpers(); }
+
+void ThreadPool::stop_helpers() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   job_ready_.notify_all();
   for (std::thread& helper : helpers_) helper.join();
+  helpers_.clear();
 }
 
 void ThreadPool::work_on_current_job() {
@@ -27,6 +42,7 @@ void ThreadPool::work_on_current_job() {
     const auto* task = task_;
     lock.unlock();
     try {
+      throw_if_test_fault("baseline_task");
       (*task)(index);
     } catch (...) {
       std::lock_guard error_lock(mutex_);

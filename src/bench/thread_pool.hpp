@@ -30,6 +30,7 @@ class ThreadPool {
 
  private:
   void helper_loop();
+  void stop_helpers();  // tells every helper to leave and joins it
   void work_on_current_job();
 
   std::vector<std::thread> helpers_;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 #include <vector>
 
 #include "flashmoe/error.hpp"
@@ -70,7 +71,19 @@ MpiCallWatchdog::MpiCallWatchdog(int rank, int world_size, double limit_s)
       limit_ns_(static_cast<std::int64_t>(limit_s * 1e9)),
       id_(next_watchdog_id.fetch_add(1)) {
   FLASHMOE_CHECK(limit_s > 0.0, "MPI call watchdog: limit = ", limit_s, " s, must be > 0");
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    // The watchdog is what ends a job whose MPI call never returns; if it cannot do its job it
+    // must not vanish silently, and an exception escaping a thread would be std::terminate.
+    try {
+      run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "flashmoe rank %d of %d: error: the MPI call watchdog failed: %s\n",
+                   rank_, world_size_, e.what());
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      std::_Exit(1);
+    }
+  });
 }
 
 MpiCallWatchdog::~MpiCallWatchdog() {

@@ -1,0 +1,32 @@
+#include "common/test_fault.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "flashmoe/error.hpp"
+
+namespace flashmoe {
+namespace {
+
+const std::string& requested_sites() {
+  static const std::string sites = [] {
+    const char* value = std::getenv("FLASHMOE_TEST_FAULT");
+    std::string list;
+    if (value != nullptr) list.append(",").append(value).append(",");
+    return list;
+  }();
+  return sites;
+}
+
+}  // namespace
+
+void throw_if_test_fault(std::string_view site) {
+  const std::string& sites = requested_sites();
+  if (sites.empty()) return;
+  std::string needle;
+  needle.append(",").append(site).append(",");
+  if (sites.find(needle) == std::string::npos) return;
+  FLASHMOE_FAIL("injected test fault at ", site, " (FLASHMOE_TEST_FAULT)");
+}
+
+}  // namespace flashmoe
