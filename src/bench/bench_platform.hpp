@@ -48,6 +48,11 @@ class BenchPlatform {
   virtual bool reports() const { return true; }
 };
 
+// The operand types whose ceiling a benchmark measures: every type the engine's tile GEMM runs
+// here that the report compares with — bf16 and f32 always, f64 when the bench runs fp64
+// (its plain loop is slow, so only then).
+std::vector<ElementType> ceiling_types(const BenchOptions& options);
+
 // The benchmark on `platform`; the report is complete where platform.reports().
 BenchReport run_benchmark_on(BenchPlatform& platform, const BenchOptions& options,
                              const Progress& progress);

@@ -40,6 +40,11 @@ std::string format_report(const BenchReport& r) {
   out << "threads: " << r.threads << " (" << r.workers_per_rank << " per rank; "
       << r.hardware_threads << (r.transport == "mpi" ? " hardware on rank 0's node" : " hardware")
       << "), load average at start: " << r.load_average << "\n";
+  out << "cpu" << (r.transport == "mpi" ? " (rank 0's node)" : "") << ": "
+      << cpu::describe(r.cpu) << "\n";
+  for (const cpu::GemmPath& path : r.gemm_paths)
+    if (path.operands != ElementType::f64 || c.dtype == DType::fp64)
+      out << "  " << cpu::describe(path) << "\n";
   out << "kept slots: " << r.flops.kept_slots
       << ", credited GFLOP per forward: " << significant(r.flops.forward() / 1e9) << " (experts "
       << significant(r.flops.expert_forward / 1e9) << ", gate "
@@ -51,8 +56,9 @@ std::string format_report(const BenchReport& r) {
         << "):\n";
     for (const MatmulRate& m : r.matmul)
       out << "  " << padded(std::string(to_string(m.type)), 9)
-          << padded(std::to_string(m.threads) + " thread(s)", 13) << fixed_text(m.gflops, 1)
-          << " GFLOP/s\n";
+          << padded(std::to_string(m.threads) + " thread(s)", 13)
+          << padded(fixed_text(m.gflops, 1) + " GFLOP/s", 18) << cpu::route_words(m.route)
+          << (m.route == cpu::GemmRoute::loop ? "" : ", " + m.kernel) << "\n";
   }
 
   out << "\n"
@@ -82,6 +88,16 @@ std::string report_to_json(const BenchReport& r) {
   doc["threads"] = r.threads;
   doc["hardware_threads"] = r.hardware_threads;
   doc["load_average"] = r.load_average;
+  doc["cpu"] = {{"model", r.cpu.model},
+                {"onednn_version", r.cpu.onednn_version},
+                {"onednn_isa", r.cpu.onednn_isa},
+                {"isa_cap", r.cpu.isa_cap}};
+  json paths = json::object();
+  for (const cpu::GemmPath& path : r.gemm_paths)
+    paths[std::string(to_string(path.operands))] = {{"route", std::string(cpu::to_string(path.route))},
+                                                    {"kernel", path.kernel},
+                                                    {"reason", path.reason}};
+  doc["gemm_paths"] = paths;
   doc["warmup"] = o.warmup;
   doc["repeats"] = o.repeats;
   doc["flops"] = {{"kept_slots", r.flops.kept_slots},
@@ -95,7 +111,9 @@ std::string report_to_json(const BenchReport& r) {
                       {"size", m.size},
                       {"threads", m.threads},
                       {"seconds", m.seconds},
-                      {"gflops", m.gflops}});
+                      {"gflops", m.gflops},
+                      {"route", std::string(cpu::to_string(m.route))},
+                      {"kernel", m.kernel}});
   doc["matmul"] = matmul;
   json timings = json::array();
   for (const Timing& t : r.timings) {

@@ -108,7 +108,7 @@ class InProcessPlatform final : public BenchPlatform {
     const int threads = workers_per_rank * options.world_size;
     if (threads > 1) thread_counts.push_back(threads);
     std::vector<MatmulRate> rates;
-    for (ElementType type : {ElementType::bf16, ElementType::f32})
+    for (ElementType type : ceiling_types(options))
       for (int count : thread_counts) rates.push_back(measure_matmul_rate(type, size, count, 3));
     return rates;
   }
@@ -138,6 +138,12 @@ void set_expert_fraction(Timing& t, const BenchReport& report) {
 
 }  // namespace
 
+std::vector<ElementType> ceiling_types(const BenchOptions& options) {
+  std::vector<ElementType> types{ElementType::bf16, ElementType::f32};
+  if (options.config.dtype == DType::fp64) types.push_back(ElementType::f64);
+  return types;
+}
+
 std::int64_t BenchPlatform::job_kept_slots(const Results& results) {
   return kept_slots(results);
 }
@@ -155,13 +161,19 @@ BenchReport run_benchmark_on(BenchPlatform& platform, const BenchOptions& option
           : std::max(1, report.hardware_threads / platform.ranks_on_this_node(options));
   report.threads = report.workers_per_rank * options.world_size;
   report.load_average = read_load_average();
+  report.cpu = cpu::cpu_description();
+  for (ElementType type : {ElementType::f64, ElementType::f32, ElementType::bf16})
+    report.gemm_paths.push_back(cpu::gemm_path(type));
 
   progress("generating inputs: " + std::to_string(options.world_size) + " ranks × " +
            std::to_string(options.tokens_per_rank) + " tokens");
   Problem problem = platform.make_problem(options);
 
   if (options.matmul_size > 0) {
-    progress("ceiling: bf16 and f32 matmuls " + std::to_string(options.matmul_size) +
+    std::string types;
+    for (ElementType type : ceiling_types(options))
+      types += (types.empty() ? "" : ", ") + std::string(to_string(type));
+    progress("ceiling: " + types + " matmuls " + std::to_string(options.matmul_size) +
              "³, one call per thread");
     report.matmul = platform.ceilings(options.matmul_size, report.workers_per_rank, options);
   }

@@ -49,6 +49,10 @@ struct BenchReport {
   int workers_per_rank = 0;  // as resolved
   int hardware_threads = 0;
   std::string load_average;  // /proc/loadavg at the start, for the record
+  // The machine and the GEMM path of every operand type (of rank 0's process under MPI), so
+  // that every number in the report says what produced it.
+  cpu::CpuDescription cpu;
+  std::vector<cpu::GemmPath> gemm_paths;  // f64, f32, bf16
   FlopCount flops;           // from the baseline's routing
   std::vector<MatmulRate> matmul;
   std::vector<Timing> timings;

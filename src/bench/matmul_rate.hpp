@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "flashmoe/types.hpp"
+#include "platform/cpu/gemm_paths.hpp"
 
 namespace flashmoe::bench {
 
@@ -14,12 +16,17 @@ struct MatmulRate {
   int threads = 1;        // concurrent callers, each with its own operands
   double seconds = 0.0;   // median wall time of one round (every thread one product)
   double gflops = 0.0;    // threads · 2n³ / seconds / 1e9
+  cpu::GemmRoute route = cpu::GemmRoute::onednn;  // the path gemm() took (gemm_paths.hpp)
+  std::string kernel;                              // its kernel, as gemm_path names it
 };
 
-// Each of `threads` threads calls gemm() on its own n×n operands (A, B of `type`, C f32),
+// Each of `threads` threads calls gemm() on its own n×n operands (A, B of `type`, C f32 — or
+// f64 for f64 operands),
 // `repeats` timed rounds after one warm-up round; the median round is reported. This is how
 // the engine uses the library — one single-threaded call per worker — so threads = workers
-// gives the ceiling for all of them together. Throws for threads < 1, size < 1, repeats < 1.
+// gives the ceiling for all of them together, on the path the engine takes for `type`. Throws
+// for threads < 1, size < 1, repeats < 1, and rethrows (after every thread stopped) what a
+// thread's gemm() threw.
 MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads, int repeats);
 
 }  // namespace flashmoe::bench

@@ -8,6 +8,7 @@
 
 #include "common/fixed_text.hpp"
 #include "math/capacity.hpp"
+#include "platform/cpu/gemm_paths.hpp"
 
 namespace flashmoe::cli {
 namespace {
@@ -95,6 +96,16 @@ void print_summary(std::ostream& out, const Problem& problem, const Results& res
   if (problem.backward && (problem.d_aux != 0.0 || problem.d_z != 0.0))
     out << " (d_aux " << problem.d_aux << ", d_z " << problem.d_z << ")";
   out << '\n' << describe(c);
+  if (backend.starts_with("cpu")) {
+    // The cpu engine's GEMM path decides its speed and its last bits: say which one ran.
+    const bool mpi = backend.find("(mpi") != std::string_view::npos;
+    out << "  cpu" << (mpi ? " (rank 0's process)" : "") << ": "
+        << cpu::describe(cpu::cpu_description()) << '\n'
+        << "  "
+        << (c.dtype == DType::fp16 ? std::string("fp16 GEMM: none on the CPU")
+                                   : cpu::describe(cpu::gemm_path(storage_type(c.dtype))))
+        << '\n';
+  }
 
   std::vector<std::int64_t> tokens, capacity;
   std::int64_t slots = 0;

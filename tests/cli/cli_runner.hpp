@@ -27,10 +27,11 @@ inline std::string slurp(const std::filesystem::path& path) {
   return text.str();
 }
 
-// `arguments` is passed through the shell as written (the tests use plain words and paths).
-inline CliResult run_flashmoe(const std::string& arguments) {
+// `arguments` is passed through the shell as written (the tests use plain words and paths);
+// `shell_prefix` goes before the command (environment assignments, or "ulimit -v N;").
+inline CliResult run_flashmoe(const std::string& arguments, const std::string& shell_prefix = "") {
   const TempDir capture;
-  const std::string command = std::string(FLASHMOE_EXE) + " " + arguments + " >'" +
+  const std::string command = shell_prefix + " " + std::string(FLASHMOE_EXE) + " " + arguments + " >'" +
                               (capture / "out").string() + "' 2>'" + (capture / "err").string() +
                               "'";
   const int raw = std::system(command.c_str());

@@ -121,7 +121,7 @@ class MpiPlatform final : public BenchPlatform {
   std::vector<MatmulRate> ceilings(std::int64_t size, int workers,
                                    const BenchOptions& options) override {
     std::vector<MatmulRate> rates;
-    for (ElementType type : {ElementType::bf16, ElementType::f32}) {
+    for (ElementType type : ceiling_types(options)) {
       start_pass();
       const MatmulRate one = measure_matmul_rate(type, size, 1, 3);
       const std::vector<double> one_rates = gather_on_root(comm_, one.gflops, rank_, size_);

@@ -53,7 +53,7 @@ void gemm(const GemmArgs& args) {
   if (args.a_type == ElementType::f64 || args.k == 0) {
     detail::gemm_loop(args);
   } else {
-    detail::gemm_onednn(args);
+    detail::gemm_onednn(args, gemm_path(ElementType::bf16).route);
   }
 }
 

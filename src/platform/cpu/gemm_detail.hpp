@@ -3,12 +3,14 @@
 #pragma once
 
 #include "platform/cpu/gemm.hpp"
+#include "platform/cpu/gemm_paths.hpp"
 
 namespace flashmoe::cpu::detail {
 
-// f32/bf16 operands through oneDNN matmul (fp32 accumulation), on the calling thread only.
-// Requires validated arguments with m, n, k > 0.
-void gemm_onednn(const GemmArgs& args);
+// f32/bf16 operands through oneDNN matmul (fp32 accumulation), on the calling thread only;
+// bf16 operands as `bf16_route` says (gemm() passes the process's gemm_path; the tests pass
+// either route). Requires validated arguments with m, n, k > 0.
+void gemm_onednn(const GemmArgs& args, GemmRoute bf16_route);
 
 // A plain loop: f64 operands (fp64 accumulation), and the k = 0 case of every type (an
 // epilogue-only call, which oneDNN would treat as "nothing to write"). Accumulates in fp64

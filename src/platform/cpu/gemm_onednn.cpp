@@ -22,6 +22,7 @@
 #include "flashmoe/error.hpp"
 #include "flashmoe/half.hpp"
 #include "platform/cpu/gemm_detail.hpp"
+#include "platform/cpu/gemm_paths.hpp"
 #include "platform/cpu/onednn_shared.hpp"
 
 namespace flashmoe::cpu::detail {
@@ -273,35 +274,56 @@ const void* dense_copy(AlignedBuffer& buffer, const void* source, std::int64_t r
   return out;
 }
 
+// bf16 [rows, cols] (row stride ld) widened to a dense f32 matrix in `buffer`: exact, as
+// every bf16 value is an fp32 value.
+const float* widened_copy(AlignedBuffer& buffer, const void* source, std::int64_t rows,
+                          std::int64_t cols, std::int64_t ld) {
+  auto* out = static_cast<float*>(buffer.get(static_cast<std::size_t>(rows * cols) * sizeof(float)));
+  const auto* in = static_cast<const bfloat16*>(source);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) out[i * cols + j] = in[i * ld + j].to_float();
+  return out;
+}
+
 }  // namespace
 
 // oneDNN 2.6 picks its fast brgemm kernels only for dense operands (leading dimension equal
 // to the row length) and falls back to slower gemm-based kernels otherwise — several times
 // slower for the engine's 32×64 tiles. Strided operands are therefore copied into dense
 // per-thread buffers first: O(m·k + k·n + m·n) copies against O(m·n·k) arithmetic. The same
-// staging of C provides f32 × f32 → bf16, which oneDNN 2.6 lacks: the product and epilogue go to
-// an fp32 tile (holding C when accumulating) that is rounded to bf16 on the way out — the same
+// staging widens bf16 operands to fp32 where the process's bf16 route says so (gemm_paths.hpp),
+// and provides f32 × f32 → bf16, which oneDNN 2.6 lacks: the product and epilogue go to an
+// fp32 tile (holding C when accumulating) that is rounded to bf16 on the way out — the same
 // arithmetic as a native bf16 destination, whose epilogue also runs in fp32.
-void gemm_onednn(const GemmArgs& g) {
+void gemm_onednn(const GemmArgs& g, GemmRoute bf16_route) {
   // Cheap (sets this thread's OpenMP ICV) and done every call, so a caller that raised its
   // thread count in between cannot make a later gemm() fan out.
   omp_set_num_threads(1);
   ThreadState& state = thread_state();
+  const bool widen = g.a_type == ElementType::bf16 && bf16_route == GemmRoute::onednn_widened;
   const std::size_t in_size = element_size(g.a_type);
 
   GemmArgs dense = g;
   const std::int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
-  if (g.lda != a_cols) {
-    dense.a = dense_copy(state.a_stage, g.a, a_rows, a_cols, g.lda, in_size);
-    dense.lda = a_cols;
-  }
   const std::int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
-  if (g.ldb != b_cols) {
-    dense.b = dense_copy(state.b_stage, g.b, b_rows, b_cols, g.ldb, in_size);
+  if (widen) {
+    dense.a = widened_copy(state.a_stage, g.a, a_rows, a_cols, g.lda);
+    dense.b = widened_copy(state.b_stage, g.b, b_rows, b_cols, g.ldb);
+    dense.a_type = dense.b_type = ElementType::f32;
+    dense.lda = a_cols;
     dense.ldb = b_cols;
+  } else {
+    if (g.lda != a_cols) {
+      dense.a = dense_copy(state.a_stage, g.a, a_rows, a_cols, g.lda, in_size);
+      dense.lda = a_cols;
+    }
+    if (g.ldb != b_cols) {
+      dense.b = dense_copy(state.b_stage, g.b, b_rows, b_cols, g.ldb, in_size);
+      dense.ldb = b_cols;
+    }
   }
 
-  const bool round_to_bf16 = g.a_type == ElementType::f32 && g.c_type == ElementType::bf16;
+  const bool round_to_bf16 = dense.a_type == ElementType::f32 && g.c_type == ElementType::bf16;
   if (!round_to_bf16 && g.ldc == g.n) {
     execute(state, dense);
     return;
