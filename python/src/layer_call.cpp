@@ -11,7 +11,7 @@
 #if FLASHMOE_PYTHON_HAVE_MPI
 #include <mpi.h>
 
-#include "runtime/mpi_layer_world.hpp"
+#include "engine/mpi_layer.hpp"
 #endif
 
 namespace flashmoe::python {
@@ -73,7 +73,7 @@ LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view 
   }
   if (keep_for_backward && world.size == 1 && backend_->name == "cpu") {
     // The engine's forward keeps everything its backward needs; hold the layer until then.
-    kept_layer_ = std::make_unique<engine::InProcessLayer>(problem_, engine::EngineOptions{});
+    kept_layer_ = std::make_unique<engine::Layer>(problem_, engine::EngineOptions{});
     kept_layer_->forward();
     forward_ = kept_layer_->results();
   } else {
@@ -144,7 +144,7 @@ void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {
   if (kept_layer_) {
     // From the forward's state. The layer is released after this call, also when it throws (its
     // workspaces then hold the backward's data), so a second backward (retain_graph) recomputes.
-    const std::unique_ptr<engine::InProcessLayer> layer = std::move(kept_layer_);
+    const std::unique_ptr<engine::Layer> layer = std::move(kept_layer_);
     layer->backward();
     gradients_ = layer->results();
   } else {

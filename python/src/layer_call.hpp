@@ -2,7 +2,7 @@
 // autograd Function keeps between the two.
 //
 // In one process with the cpu engine and keep_for_backward, the call keeps the engine's layer
-// (engine::InProcessLayer: its workspaces hold what the backward needs — routing, received
+// (engine::Layer: its workspaces hold what the backward needs — routing, received
 // rows, pre-activations) from the forward to the first backward, which then runs from that
 // state: no recomputation. Otherwise (other backends, an MPI world, a second backward with
 // retain_graph) backward() recomputes: it re-runs the call with backward = true on the inputs
@@ -22,8 +22,8 @@
 
 #include "backend_table.hpp"
 #include "buffer_ref.hpp"
+#include "engine/engine.hpp"
 #include "flashmoe/problem.hpp"
-#include "runtime/engine.hpp"
 
 namespace flashmoe::python {
 
@@ -91,7 +91,7 @@ class LayerCall {
   std::optional<Results> gradients_;
   // The engine's layer kept from the forward for the first backward (reads problem_, which it
   // must not outlive: declared after it, so destroyed before it).
-  std::unique_ptr<engine::InProcessLayer> kept_layer_;
+  std::unique_ptr<engine::Layer> kept_layer_;
 };
 
 }  // namespace flashmoe::python

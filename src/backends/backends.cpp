@@ -1,7 +1,7 @@
 #include "backends/backends.hpp"
 
+#include "engine/engine.hpp"
 #include "reference/reference.hpp"
-#include "runtime/engine.hpp"
 
 namespace flashmoe::backends {
 namespace {
@@ -16,10 +16,7 @@ Results run_reference(const Problem& problem, const Options& /*options*/) {
 
 // The fused engine with every rank as a group of threads in this process.
 Results run_cpu_engine(const Problem& problem, const Options& options) {
-  engine::EngineOptions engine_options;
-  engine_options.workers_per_rank = options.workers_per_rank;
-  engine_options.trace_path = options.trace_path;
-  return engine::run_in_process(problem, engine_options);
+  return engine::run_in_process(problem, engine_options_from(options));
 }
 
 bool cpu_engine_supports(const Config& config) {
@@ -38,6 +35,17 @@ std::vector<Backend> make_table() {
 }
 
 }  // namespace
+
+engine::EngineOptions engine_options_from(const Options& options) {
+  engine::EngineOptions engine_options;
+  engine_options.workers_per_rank = options.workers_per_rank;
+  engine_options.trace_path = options.trace_path;
+  engine_options.group_size = options.group_size;
+  engine_options.scheduling =
+      options.dedicated_roles ? runtime::Scheduling::dedicated : runtime::Scheduling::shared;
+  engine_options.subscribers = options.subscribers;
+  return engine_options;
+}
 
 const std::vector<Backend>& all() {
   static const std::vector<Backend> table = make_table();

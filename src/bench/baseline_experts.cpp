@@ -1,13 +1,14 @@
 // The baseline's expert FFN (SPEC §2.6) and its backward (§3), one block of an expert's rows
 // per call, every product through the tile GEMM. The forward-only plain case fuses bias and
 // activation into GEMM1's epilogue; when backward needs the pre-activation z, GEMM1 writes z
-// and the activation is applied here with the engine's activation kernels (platform_interface.hpp).
+// and the activation is applied here with the engine's activation kernels
+// (platform/cpu/tile_activation.hpp).
 #include <algorithm>
 
 #include "bench/baseline_state.hpp"
 #include "bench/phase_blocks.hpp"
+#include "platform/cpu/tile_activation.hpp"
 #include "platform/cpu/tile_gemm.hpp"
-#include "runtime/platform_interface.hpp"
 
 namespace flashmoe::bench::detail {
 namespace {
@@ -48,7 +49,7 @@ void expert_forward_block(BaselineState<T>& s, std::int64_t expert, std::int64_t
     cpu::gemm(g1);
     // The engine's activation kernels (vectorised for fp32 on the CPU), so that the benchmark
     // compares execution models, not activation implementations.
-    runtime::activate_tile(act, gated, rows, P, static_cast<const Acc*>(z), R, h, P, P);
+    cpu::activate_tile(portable::TileActivation<T, Acc>{act, gated, rows, P, z, R, P, h, P});
   }
 
   // y = h·w2ᵀ + b2  [rows, H], in Acc (it is combined across slots in Acc).
@@ -76,8 +77,8 @@ void expert_backward_block(BaselineState<T>& s, std::int64_t expert, std::int64_
   // dz = dh ⊙ act′(z); gated: dg = dh ⊙ u ⊙ act′(g), du = dh ⊙ act(g).
   const Acc* z = ex.z.data() + first_row * R;  // [rows, R]
   T* dz = ex.dz.data() + first_row * R;        // [rows, R]
-  runtime::activate_backward_tile(act, gated, rows, P, z, R, static_cast<const Acc*>(dh.data()), dz,
-                                  R, P);
+  cpu::activate_tile_backward(
+      portable::TileActivationBackward<T, Acc>{act, gated, rows, P, z, R, P, dh.data(), dz, R});
 
   // dx = dz·w1  [rows, H].
   cpu::gemm(platform::gemm_args(rows, H, R, static_cast<const T*>(dz), R, false, ex.w1, H, false,

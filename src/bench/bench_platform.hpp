@@ -13,6 +13,7 @@
 
 #include "bench/benchmark.hpp"
 #include "bench/engine_runner.hpp"
+#include "engine/engine.hpp"
 
 namespace flashmoe::bench {
 
@@ -26,7 +27,8 @@ class BenchPlatform {
   virtual int ranks_on_this_node(const BenchOptions& options) const = 0;
   // The inputs of this process's ranks (other entries may be empty).
   virtual Problem make_problem(const BenchOptions& options) = 0;
-  virtual std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) = 0;
+  virtual std::unique_ptr<LayerSession> make_engine(const Problem& problem,
+                                                    const engine::EngineOptions& options) = 0;
   virtual std::unique_ptr<LayerSession> make_baseline(const Problem& problem, int workers) = 0;
   // Called before every timed or warm-up pass: ranks start a pass together.
   virtual void start_pass() {}

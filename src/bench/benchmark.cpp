@@ -96,8 +96,9 @@ class InProcessPlatform final : public BenchPlatform {
         std::vector<std::int64_t>(static_cast<std::size_t>(o.world_size), o.tokens_per_rank),
         o.seed, o.backward);
   }
-  std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) override {
-    return make_engine_session(problem, workers);
+  std::unique_ptr<LayerSession> make_engine(const Problem& problem,
+                                            const engine::EngineOptions& options) override {
+    return make_engine_session(problem, options);
   }
   std::unique_ptr<LayerSession> make_baseline(const Problem& problem, int workers) override {
     return make_baseline_session(problem, workers);
@@ -179,9 +180,13 @@ BenchReport run_benchmark_on(BenchPlatform& platform, const BenchOptions& option
   }
 
   const int workers = report.workers_per_rank;
+  engine::EngineOptions engine_options;
+  engine_options.workers_per_rank = workers;
+  engine_options.group_size = options.group_size;
+  engine_options.scheduling = options.scheduling;
   std::vector<Contender> contenders;
   contenders.push_back(
-      {"engine", [&](const Problem& p) { return platform.make_engine(p, workers); }, true});
+      {"engine", [&](const Problem& p) { return platform.make_engine(p, engine_options); }, true});
   contenders.push_back(
       {"baseline", [&](const Problem& p) { return platform.make_baseline(p, workers); }, false});
 

@@ -13,6 +13,7 @@
 #include "bench/flop_count.hpp"
 #include "bench/matmul_rate.hpp"
 #include "flashmoe/config.hpp"
+#include "runtime/program.hpp"
 
 namespace flashmoe::bench {
 
@@ -26,6 +27,10 @@ struct BenchOptions {
   bool backward = false;     // also time forward+backward
   std::int64_t matmul_size = 2048;  // n of the n³ ceiling matmul; 0 skips it
   std::uint64_t seed = 0;
+  // The engine's program: threads per processor group and its scheduling mode (same bits,
+  // other speed; the baseline has no such thing).
+  int group_size = 1;
+  runtime::Scheduling scheduling = runtime::Scheduling::shared;
 };
 
 // One backend on one pass ("forward" or "forward+backward").
@@ -53,7 +58,7 @@ struct BenchReport {
   // that every number in the report says what produced it.
   cpu::CpuDescription cpu;
   std::vector<cpu::GemmPath> gemm_paths;  // f64, f32, bf16
-  FlopCount flops;           // from the baseline's routing
+  FlopCount flops;                        // from the baseline's routing
   std::vector<MatmulRate> matmul;
   std::vector<Timing> timings;
   std::map<std::string, double> speedup;  // pass → baseline median / engine median

@@ -6,6 +6,7 @@
 #include <memory>
 #include <utility>
 
+#include "engine/engine.hpp"
 #include "flashmoe/problem.hpp"
 
 namespace flashmoe::bench {
@@ -19,7 +20,7 @@ class LayerSession {
   virtual const Results& results() const = 0;
 };
 
-// Any layer class with forward(), backward() and results() (engine::InProcessLayer,
+// Any layer class with forward(), backward() and results() (engine::Layer,
 // BaselineLayer), built from `args`.
 template <typename Layer>
 class LayerSessionOf final : public LayerSession {
@@ -34,8 +35,9 @@ class LayerSessionOf final : public LayerSession {
   Layer layer_;
 };
 
-// engine::InProcessLayer(problem, {workers_per_rank}).
-std::unique_ptr<LayerSession> make_engine_session(const Problem& problem, int workers_per_rank);
+// engine::Layer(problem, options).
+std::unique_ptr<LayerSession> make_engine_session(const Problem& problem,
+                                                  const engine::EngineOptions& options);
 // bench::BaselineLayer(problem, {workers_per_rank}).
 std::unique_ptr<LayerSession> make_baseline_session(const Problem& problem, int workers_per_rank);
 

@@ -116,6 +116,18 @@ ParsedArgs parse_args(const Args& args, const std::vector<OptionSpec>& options,
   return parsed;
 }
 
+std::size_t parse_choice(std::string_view option, std::string_view text,
+                         std::initializer_list<std::string_view> choices) {
+  std::size_t index = 0;
+  std::string allowed;
+  for (std::string_view choice : choices) {
+    if (choice == text) return index;
+    allowed += (index++ == 0 ? "" : ", ") + std::string(choice);
+  }
+  throw UsageError(std::string(option) + ": unknown value " + quoted(text) +
+                   " (allowed: " + allowed + ")");
+}
+
 std::int64_t parse_integer(std::string_view option, std::string_view text, std::int64_t min,
                            std::int64_t max) {
   std::int64_t value = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,9 @@ std::int64_t parse_integer(std::string_view option, std::string_view text, std::
 std::uint64_t parse_unsigned(std::string_view option, std::string_view text);
 double parse_number(std::string_view option, std::string_view text);
 bool parse_bool(std::string_view option, std::string_view text);
+// The index of `text` among `choices` ("--scheduling: unknown value 'x' (allowed: a, b)").
+std::size_t parse_choice(std::string_view option, std::string_view text,
+                         std::initializer_list<std::string_view> choices);
 // "S" or "S0,S1,...": non-negative integers.
 std::vector<std::int64_t> parse_integer_list(std::string_view option, std::string_view text);
 

@@ -48,6 +48,11 @@ const std::vector<OptionSpec>& bench_options() {
       {"workers", Kind::value, "N",
        "worker threads per rank, engine and baseline alike\n(default max(1, hardware threads / "
        "W))"},
+      {"group_size", Kind::value, "G",
+       "threads per processor group of the engine (default 1; same bits)"},
+      {"scheduling", Kind::value, "MODE",
+       "the engine's roles: shared (default) or dedicated (a scheduler and\na subscriber "
+       "thread per rank beside the processors)"},
       {"warmup", Kind::value, "N", "untimed passes per backend and pass kind (default 2)"},
       {"repeats", Kind::value, "N",
        "timed passes per backend and pass kind; medians are reported (default 5)"},
@@ -121,6 +126,12 @@ bench::BenchOptions make_bench_options(const ParsedArgs& args, std::optional<int
           : file_tokens.value_or(std::min(kDefaultTokensPerRank, o.config.max_tokens));
   if (const auto workers = args.value("workers"))
     o.workers_per_rank = static_cast<int>(parse_integer("--workers", *workers, 1, 4096));
+  if (const auto group = args.value("group_size"))
+    o.group_size = static_cast<int>(parse_integer("--group_size", *group, 1, 64));
+  if (const auto mode = args.value("scheduling"))
+    o.scheduling = parse_choice("--scheduling", *mode, {"shared", "dedicated"}) == 1
+                       ? runtime::Scheduling::dedicated
+                       : runtime::Scheduling::shared;
   o.warmup =
       static_cast<int>(parse_integer("--warmup", args.value("warmup").value_or("2"), 0, 1000));
   o.repeats =

@@ -1,5 +1,5 @@
 // flashmoe gradcheck: the reference's gradients against finite differences, over a fixed set
-// of tiny layers for every activation (SPEC §5, rung 2).
+// of tiny layers for every activation (DESIGN §5, rung 2).
 #include <cstdio>
 #include <iostream>
 

@@ -25,7 +25,7 @@ const std::vector<GradcheckCase>& gradcheck_cases();
 std::string gradcheck_cases_help();  // one indented line per case
 const std::vector<OptionSpec>& gradcheck_options();
 
-// The largest accepted gradient error (SPEC §5 rung 2: the fp64 reference is exact to this).
+// The largest accepted gradient error (DESIGN §5 rung 2: the fp64 reference is exact to this).
 inline constexpr double kGradcheckTolerance = 1e-6;
 
 }  // namespace flashmoe::cli

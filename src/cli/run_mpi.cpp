@@ -7,14 +7,15 @@
 #include <string>
 #include <utility>
 
+#include "backends/backends.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/mpi_gather.hpp"
 #include "cli/run_options.hpp"
 #include "cli/run_summary.hpp"
 #include "cli/usage_error.hpp"
+#include "engine/mpi_layer.hpp"
 #include "flashmoe/error.hpp"
 #include "io/run_layout.hpp"
-#include "runtime/mpi_layer_world.hpp"
 #include "transport/mpi/mpi_program.hpp"
 #include "transport/mpi/mpi_session.hpp"
 
@@ -62,8 +63,7 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
   if (rank == 0)
     for (const std::string& note : request.notes) std::cerr << "flashmoe: note: " << note << '\n';
 
-  engine::EngineOptions options;
-  options.workers_per_rank = request.backend_options.workers_per_rank;  // 0: the engine's choice
+  engine::EngineOptions options = backends::engine_options_from(request.backend_options);
   // One trace per process; the ranks' files would otherwise overwrite each other.
   if (!request.backend_options.trace_path.empty())
     options.trace_path = request.backend_options.trace_path + ".rank" + std::to_string(rank);

@@ -161,7 +161,16 @@ const std::vector<OptionSpec>& run_options() {
        "ranks, tokens, backward, d_aux and d_z come from DIR/meta.json\n"
        "and the options that set them are refused"},
       {"workers", Kind::value, "N",
-       "worker threads per rank (engines only; default: the backend's choice)"},
+       "processor groups per rank (engines only; default: the backend's choice)"},
+      {"group_size", Kind::value, "G",
+       "threads per processor group, 1–64 (cpu engine; default 1; the same\n"
+       "bits for every G: G > 1 runs the group-cooperative actors as a GPU\n"
+       "block would)"},
+      {"scheduling", Kind::value, "MODE",
+       "shared (idle processors take the scheduler's and subscribers' work;\n"
+       "default) or dedicated (a scheduler and subscriber threads per rank)"},
+      {"subscribers", Kind::value, "S",
+       "subscriber partitions per rank, 1–64 (cpu engine; default 1)"},
       {"trace", Kind::value, "FILE", "write a Chrome/Perfetto trace (engines that support it)"},
       {"quiet", Kind::flag, "",
        "print only the check verdict on stdout (notes and errors still go to stderr)"},
@@ -220,6 +229,26 @@ RunRequest make_run_request(const ParsedArgs& args, int default_ranks,
     if (!request.backend->uses_workers)
       request.notes.push_back("--workers is ignored by the " + std::string(request.backend->name) +
                               " backend");
+  }
+  const auto program_note = [&](const char* option) {
+    if (!request.backend->uses_workers)
+      request.notes.push_back(std::string("--") + option + " is ignored by the " +
+                              std::string(request.backend->name) + " backend");
+  };
+  if (const auto group = args.value("group_size")) {
+    request.backend_options.group_size =
+        static_cast<int>(parse_integer("--group_size", *group, 1, 64));
+    program_note("group_size");
+  }
+  if (const auto mode = args.value("scheduling")) {
+    request.backend_options.dedicated_roles =
+        parse_choice("--scheduling", *mode, {"shared", "dedicated"}) == 1;
+    program_note("scheduling");
+  }
+  if (const auto subscribers = args.value("subscribers")) {
+    request.backend_options.subscribers =
+        static_cast<int>(parse_integer("--subscribers", *subscribers, 1, 64));
+    program_note("subscribers");
   }
   if (const auto trace = args.value("trace")) {
     request.backend_options.trace_path = *trace;

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -77,6 +78,56 @@ void run_on_new_threads(int count, const std::function<void(int index)>& body,
                  threads.size(), " could be created (", creation_failure,
                  "); the system's limit on threads or memory was reached; ask for fewer workers");
   if (first_error) std::rethrow_exception(first_error);
+}
+
+struct ThreadTeam::State {
+  std::function<void(int)> body;
+  StartGate gate;
+  mutable std::mutex error_mutex;
+  std::exception_ptr first_error;
+  std::vector<std::thread> threads;
+};
+
+ThreadTeam::ThreadTeam(int count, std::function<void(int index)> body)
+    : state_(std::make_unique<State>()) {
+  FLASHMOE_CHECK(count >= 0, "ThreadTeam: count = ", count, ", must be ≥ 0");
+  State& state = *state_;
+  state.body = std::move(body);
+  std::string creation_failure;
+  try {
+    state.threads.reserve(static_cast<std::size_t>(count));
+    for (int index = 0; index < count; ++index)
+      state.threads.emplace_back([&state, index] {
+        if (!state.gate.wait()) return;
+        try {
+          state.body(index);
+        } catch (...) {
+          const std::lock_guard lock(state.error_mutex);
+          if (!state.first_error) state.first_error = std::current_exception();
+        }
+      });
+  } catch (const std::system_error& e) {
+    creation_failure = e.what();
+  } catch (const std::bad_alloc&) {
+    creation_failure = "out of memory";
+  }
+  state.gate.open(creation_failure.empty());
+  if (creation_failure.empty()) return;
+  const std::size_t started = state.threads.size();
+  for (std::thread& thread : state.threads) thread.join();
+  state.threads.clear();
+  FLASHMOE_FAIL("could not start ", count, " threads: only ", started, " could be created (",
+                creation_failure,
+                "); the system's limit on threads or memory was reached; ask for fewer workers");
+}
+
+ThreadTeam::~ThreadTeam() {
+  for (std::thread& thread : state_->threads) thread.join();
+}
+
+std::exception_ptr ThreadTeam::first_error() const {
+  const std::lock_guard lock(state_->error_mutex);
+  return state_->first_error;
 }
 
 }  // namespace flashmoe

@@ -10,7 +10,9 @@
 //    names how many threads were asked for and how many could be started.
 #pragma once
 
+#include <exception>
 #include <functional>
+#include <memory>
 
 namespace flashmoe {
 
@@ -18,5 +20,29 @@ namespace flashmoe {
 // all `count` threads exist, and returns when all have finished. count ≥ 0.
 void run_on_new_threads(int count, const std::function<void(int index)>& body,
                         const std::function<void()>& on_first_error = {});
+
+}  // namespace flashmoe
+
+namespace flashmoe {
+
+// Threads that live as long as their owner (the engine's program threads): all of them start —
+// each body runs only once every thread exists — or none does (an Error naming the counts, as
+// for run_on_new_threads). The owner makes the bodies return (they wait on something the owner
+// controls) before the team is destroyed; the destructor joins. A body that throws does not end
+// the process: its exception is kept (first_error) and the other bodies go on.
+class ThreadTeam {
+ public:
+  ThreadTeam(int count, std::function<void(int index)> body);
+  ~ThreadTeam();
+  ThreadTeam(const ThreadTeam&) = delete;
+  ThreadTeam& operator=(const ThreadTeam&) = delete;
+
+  // The first exception a body let escape, or null.
+  std::exception_ptr first_error() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace flashmoe

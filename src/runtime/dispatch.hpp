@@ -1,37 +1,50 @@
 // Dispatch actor (SPEC §2.5, DESIGN §1 payload efficiency). dispatch_tile: for each slot of the
 // tile's tokens, in token order, its packet row is the tile's cursor for that expert (the
-// exclusive prefix from route, advanced here); rows below the capacity are kept and their x row
-// is put straight into the owner's receive buffer [this rank][local expert][row], with the
-// row's origin (token·k + slot). Only routed rows travel. The last dispatch tile raises one
-// signal per expert packet carrying its row count — zero rows cost one signal.
+// exclusive prefix from route, advanced here — members take experts in turn, each walking the
+// whole tile in token order, so every cursor has one writer); rows below the capacity are kept,
+// and their x rows are put (members take slots in turn) straight into the owner's receive
+// buffer [this forward's parity][this rank][local expert][row], with the row's origin
+// (token·k + slot). Only routed rows travel. The last dispatch tile raises one signal per
+// expert packet carrying its row count — zero rows cost one signal.
 #pragma once
 
 #include <csignal>
 
+#include "portable/group.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/signal_word.hpp"
 
 namespace flashmoe::runtime {
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T>& s) {
-  if (s.faults.drop_dispatch_from_rank == s.rank) return;  // test hook: peers must time out
+// After every dispatch tile's puts (the leader of the last tile, or route when there are no
+// tiles): fence, so the rows reach every owner before their signals, then one signal per packet.
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T, Transport>& s,
+                                                         const Group& g) {
+  if (!g.leader()) return;
+  if (s.faults.drops_dispatch(s.rank, s.epoch)) return;  // test hook: peers must time out
   const std::int64_t L = s.local_experts();
   const std::int64_t* accepted = s.template own<std::int64_t>(s.layout.accepted);
+  s.transport.fence();
   for (std::int64_t e = 0; e < s.experts(); ++e) {
     const int owner = static_cast<int>(e / L);
-    s.world.signal_store(owner, s.layout.dispatch_signal(s.rank, e % L),
-                         encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])));
+    s.transport.signal(owner, s.layout.dispatch_signal(s.rank, e % L),
+                       encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])),
+                       portable::SignalOp::set);
   }
 #if !defined(__CUDA_ARCH__)
-  // Test hook: every signal above has completed at its owner (signal_store returns after
-  // that), so the peers are mid-pass when this process dies.
-  if (s.faults.die_after_dispatch_from_rank == s.rank) std::raise(SIGKILL);
+  // Test hook: every signal above has completed at its owner (the host transports complete a
+  // signal before returning), so the peers are mid-pass when this process dies.
+  if (s.faults.die_after_dispatch_from_rank == s.rank) {
+    s.transport.quiet();
+    std::raise(SIGKILL);
+  }
 #endif
 }
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_dispatch_tile(const RankState<T>& s, std::int64_t tile) {
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void run_dispatch_tile(const RankState<T, Transport>& s, const Group& g,
+                                                   std::int64_t tile) {
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k(), L = s.local_experts();
   const TileSpan tokens = s.token_tile(tile);
@@ -40,35 +53,43 @@ FLASHMOE_HOST_DEVICE inline void run_dispatch_tile(const RankState<T>& s, std::i
   std::uint8_t* kept = s.template own<std::uint8_t>(l.kept);                      // [S, k]
   std::int32_t* position = s.template own<std::int32_t>(l.position);              // [S, k]
   std::int32_t* cursor = s.template own<std::int32_t>(l.tile_cursor) + tile * E;  // [E]
-  const bool silent = s.faults.drop_dispatch_from_rank == s.rank;
-  std::uint64_t kept_slots = 0;
-  for (std::int64_t t = first; t < last; ++t) {
-    for (std::int64_t j = 0; j < k; ++j) {
-      const std::int32_t e = topk_index[t * k + j];
+  portable::for_my_share(g, 0, E, [&](std::int64_t e) {
+    for (std::int64_t i = first * k; i < last * k; ++i) {
+      if (topk_index[i] != e) continue;
       const std::int32_t row = cursor[e]++;
       const bool keep = row < s.capacity;
-      kept[t * k + j] = keep ? 1 : 0;
-      position[t * k + j] = keep ? row : -1;
-      if (!keep) continue;
-      ++kept_slots;
-      if (silent) continue;
+      kept[i] = keep ? 1 : 0;
+      position[i] = keep ? row : -1;
+    }
+  });
+  g.sync();
+  if (!s.faults.drops_dispatch(s.rank, s.epoch)) {
+    portable::for_my_share(g, first * k, last * k, [&](std::int64_t i) {
+      if (kept[i] == 0) return;
+      const std::int32_t e = topk_index[i];
       const int owner = static_cast<int>(e / L);
       const std::int64_t local_expert = e % L;
-      const std::int32_t origin = static_cast<std::int32_t>(t * k + j);
-      s.world.put(owner, l.x_row(s.rank, local_expert, row), s.x + t * H,
-                  static_cast<std::size_t>(H) * sizeof(T));
-      s.world.put(owner, l.row_origin(s.rank, local_expert, row), &origin, sizeof(origin));
-    }
+      const std::int32_t origin = static_cast<std::int32_t>(i);  // token·k + slot
+      s.transport.put(owner, l.x_row(s.parity, s.rank, local_expert, position[i]),
+                      s.io.x + (i / k) * H, static_cast<std::size_t>(H) * sizeof(T));
+      s.transport.put(owner, l.row_origin(s.parity, s.rank, local_expert, position[i]), &origin,
+                      sizeof(origin));
+    });
   }
+  g.sync();
+  if (!g.leader()) return;
   // The tile now knows how many returned row blocks it waits for; publish that to the
   // subscriber (release: expected count and kept flags before the flag).
+  std::uint64_t kept_slots = 0;
+  for (std::int64_t i = first * k; i < last * k; ++i) kept_slots += kept[i];
   s.template own<std::uint64_t>(l.tile_expected)[tile] =
       kept_slots * static_cast<std::uint64_t>(l.hidden_tiles);
-  platform::store_release(s.template own<std::uint32_t>(l.tile_routed)[tile], s.epoch);
+  portable::store_release<Scope::rank>(s.template own<std::uint32_t>(l.tile_routed)[tile], s.epoch);
 
   const std::uint64_t done =
-      platform::fetch_add_acq_rel(s.control().dispatch_tiles_done, std::uint64_t{1}) + 1;
-  if (done == static_cast<std::uint64_t>(s.active_token_tiles)) signal_dispatch_packets(s);
+      portable::fetch_add_acq_rel<Scope::rank>(s.control().dispatch_tiles_done, std::uint64_t{1}) +
+      1;
+  if (done == static_cast<std::uint64_t>(s.active_token_tiles)) signal_dispatch_packets(s, g);
 }
 
 }  // namespace flashmoe::runtime

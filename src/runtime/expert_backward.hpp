@@ -8,20 +8,21 @@
 //   token's rank at (token, slot) of its dx buffer, like expert_down's y rows.
 // weight_grad_down / weight_grad_up: output-tiled weight gradients of one expert,
 //   dW2[rows] = Σ_src dyᵀ·h and dW1[rows] = Σ_src dzᵀ·x, one GEMM per source in increasing
-//   source rank into the same output tile (plus db2 / db1 row sums in the same order). Each
-//   output element is written by exactly one task in a fixed order: deterministic, no atomics.
+//   source rank into the same output tile (plus db2 / db1 row sums in the same order, members
+//   taking rows in turn). Each output element is written by exactly one task in a fixed order:
+//   deterministic, no atomics.
 #pragma once
 
 #include "math/activation.hpp"
+#include "portable/group.hpp"
 #include "runtime/expert_forward.hpp"
-#include "runtime/platform_interface.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/tile_span.hpp"
 
 namespace flashmoe::runtime {
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void schedule_weight_grad_up(const RankState<T>& s,
+template <typename T, typename Transport>
+FLASHMOE_HOST_DEVICE inline void schedule_weight_grad_up(const RankState<T, Transport>& s,
                                                          std::int64_t expert) {
   for (std::int64_t c = 0; c < s.layout.dw1_row_tiles; ++c)
     schedule(s, Task{TaskKind::weight_grad_up, 0, static_cast<std::int16_t>(expert), 0,
@@ -29,34 +30,36 @@ FLASHMOE_HOST_DEVICE inline void schedule_weight_grad_up(const RankState<T>& s,
 }
 
 // One unit of an expert's open dz work is done; the unit that closes it schedules dW1.
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void release_expert_pending(const RankState<T>& s,
+template <typename T, typename Transport>
+FLASHMOE_HOST_DEVICE inline void release_expert_pending(const RankState<T, Transport>& s,
                                                         std::int64_t expert) {
   std::uint32_t& pending = s.template own<std::uint32_t>(s.layout.expert_pending)[expert];
-  if (platform::fetch_sub_acq_rel(pending, std::uint32_t{1}) == 1)
+  if (portable::fetch_sub_acq_rel<Scope::rank>(pending, std::uint32_t{1}) == 1)
     schedule_weight_grad_up(s, expert);
 }
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_expert_grad_hidden(const RankState<T>& s, const Task& task,
-                                                        const WorkerScratch<T>& scratch) {
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void run_expert_grad_hidden(const RankState<T, Transport>& s,
+                                                        const Group& g, const Task& task,
+                                                        const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn();
   const auto [source, expert, first_row, rows, first_col, cols] =
       s.expert_tile(task, l.tiles.ffn_columns, P);
-  const T* w2 = s.w2 + expert * H * P;  // [H, P]
-  Acc* dh = scratch.tile;               // [rows, cols]
+  const T* w2 = s.io.w2 + expert * H * P;  // [H, P]
+  Acc* dh = scratch.tile;                  // [rows, cols]
 
-  tile_gemm(rows, cols, H, s.dy_packet_row(source, expert, first_row), H, false, w2 + first_col, P,
-            false, dh, cols, false);
-  activate_backward_tile(s.settings.activation, s.settings.gated, rows, cols,
-                         s.z_row(source, expert, first_row) + first_col, s.w1_rows(), dh,
-                         s.dz_row(source, expert, first_row) + first_col, s.w1_rows(), P);
-
+  g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, s.dy_packet_row(source, expert, first_row), H,
+                                    false, w2 + first_col, P, false, dh, cols, false, nullptr});
+  g.activate_backward(portable::TileActivationBackward<T, Acc>{
+      s.settings.activation, s.settings.gated, rows, cols,
+      s.z_row(source, expert, first_row) + first_col, s.w1_rows(), P, dh,
+      s.dz_row(source, expert, first_row) + first_col, s.w1_rows()});
+  if (!g.leader()) return;
   std::uint32_t& progress = s.template own<std::uint32_t>(
       l.row_tile_progress)[l.row_tile_index(source, expert, task.tile)];
-  if (platform::fetch_add_acq_rel(progress, std::uint32_t{1}) + 1 ==
+  if (portable::fetch_add_acq_rel<Scope::rank>(progress, std::uint32_t{1}) + 1 ==
       static_cast<std::uint32_t>(l.ffn_tiles)) {
     for (std::int64_t c = 0; c < l.hidden_tiles; ++c)
       schedule(s, Task{TaskKind::expert_grad_input, task.source_rank, task.local_expert, task.tile,
@@ -65,21 +68,22 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_hidden(const RankState<T>& s, c
   release_expert_pending(s, expert);
 }
 
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_expert_grad_input(const RankState<T>& s, const Task& task,
-                                                       const WorkerScratch<T>& scratch) {
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void run_expert_grad_input(const RankState<T, Transport>& s,
+                                                       const Group& g, const Task& task,
+                                                       const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), R = s.w1_rows();
   const auto [source, expert, first_row, rows, first_col, cols] =
       s.expert_tile(task, l.tiles.hidden_columns, H);
-  const T* w1 = s.w1 + expert * R * H;  // [R, H]
-  Acc* dx_partial = scratch.tile;       // [rows, cols]
+  const T* w1 = s.io.w1 + expert * R * H;  // [R, H]
+  Acc* dx_partial = scratch.tile;          // [rows, cols]
 
-  tile_gemm(rows, cols, R, s.dz_row(source, expert, first_row), R, false, w1 + first_col, H, false,
-            dx_partial, cols, false);
+  g.gemm(portable::TileGemm<T, Acc>{rows, cols, R, s.dz_row(source, expert, first_row), R, false,
+                                    w1 + first_col, H, false, dx_partial, cols, false, nullptr});
   return_rows(
-      s, source, expert, first_row, rows, first_col, cols, dx_partial,
+      s, g, source, expert, first_row, rows, first_col, cols, dx_partial,
       [&](std::int64_t token, std::int64_t slot) { return l.dx_slot(token, slot); },
       [&](std::int64_t tile) { return l.dx_counter(tile); });
 }
@@ -94,39 +98,42 @@ FLASHMOE_HOST_DEVICE inline void run_expert_grad_input(const RankState<T>& s, co
 // The calling task is the only writer of these rows and runs at every backward (every expert
 // hears from every source), so they are written whole: one GEMM per source in increasing source
 // rank, the first non-empty source's product overwrites, later ones add, and no rows at all mean
-// zeros. The host need not clear dW1/dW2. db sums in the same fixed order.
-template <typename T, typename GradRow, typename InputRow>
-FLASHMOE_HOST_DEVICE inline void write_weight_grad_rows(const RankState<T>& s, std::int64_t expert,
-                                                        TileSpan rows, GradRow grad,
-                                                        std::int64_t grad_width, InputRow input,
-                                                        std::int64_t input_width,
-                                                        accumulate_t<T>* weight_grad,
-                                                        accumulate_t<T>* bias_grad) {
+// zeros. Nothing needs clearing first. db sums in the same fixed order, one row per member.
+template <typename T, typename Transport, typename Group, typename GradRow, typename InputRow>
+FLASHMOE_HOST_DEVICE inline void write_weight_grad_rows(
+    const RankState<T, Transport>& s, const Group& g, std::int64_t expert, TileSpan rows,
+    GradRow grad, std::int64_t grad_width, InputRow input, std::int64_t input_width,
+    accumulate_t<T>* weight_grad, accumulate_t<T>* bias_grad) {
   using Acc = accumulate_t<T>;
   Acc* out = weight_grad + rows.first * input_width;  // [rows.count, input_width]
   bool written = false;
-  for (int source = 0; source < s.world.world_size; ++source) {
+  for (int source = 0; source < s.world_size(); ++source) {
     const std::int64_t n = s.packet_rows(source, expert);
     if (n == 0) continue;
-    tile_gemm(rows.count, input_width, n, grad(source, 0) + rows.first, grad_width, true,
-              input(source, 0), input_width, false, out, input_width, written);
+    g.gemm(portable::TileGemm<T, Acc>{rows.count, input_width, n, grad(source, 0) + rows.first,
+                                      grad_width, true, input(source, 0), input_width, false, out,
+                                      input_width, written, nullptr});
     written = true;
   }
   if (!written)
-    for (std::int64_t i = 0; i < rows.count * input_width; ++i) out[i] = Acc(0);
-  if (bias_grad == nullptr) return;
-  for (std::int64_t r = rows.first; r < rows.first + rows.count; ++r) {
-    Acc sum = Acc(0);
-    for (int source = 0; source < s.world.world_size; ++source)
-      for (std::int64_t i = 0; i < s.packet_rows(source, expert); ++i)
-        sum += static_cast<Acc>(to_float(grad(source, i)[r]));
-    bias_grad[r] = sum;
+    portable::for_my_share(g, 0, rows.count * input_width,
+                           [&](std::int64_t i) { out[i] = Acc(0); });
+  if (bias_grad != nullptr) {
+    portable::for_my_share(g, rows.first, rows.first + rows.count, [&](std::int64_t r) {
+      Acc sum = Acc(0);
+      for (int source = 0; source < s.world_size(); ++source)
+        for (std::int64_t i = 0; i < s.packet_rows(source, expert); ++i)
+          sum += static_cast<Acc>(to_float(grad(source, i)[r]));
+      bias_grad[r] = sum;
+    });
   }
+  g.sync();
 }
 
 // dW2 [H, P] = Σ_src dyᵀ·h: the rows of the task's H-column tile, and db2 [H].
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, const Task& task) {
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T, Transport>& s,
+                                                      const Group& g, const Task& task) {
   const std::int64_t H = s.hidden(), P = s.ffn(), expert = task.local_expert;
   const auto dy = [&](std::int64_t source, std::int64_t i) {
     return s.dy_packet_row(source, expert, i);
@@ -134,14 +141,15 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_down(const RankState<T>& s, con
   const auto h = [&](std::int64_t source, std::int64_t i) -> const T* {
     return s.h_row(source, expert, i);
   };
-  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.weight_rows, H), dy, H,
-                         h, P, s.dw2 + expert * H * P,
-                         s.db2 != nullptr ? s.db2 + expert * H : nullptr);
+  write_weight_grad_rows(s, g, expert, tile_span(task.column, s.layout.tiles.weight_rows, H), dy, H,
+                         h, P, s.io.dw2 + expert * H * P,
+                         s.io.db2 != nullptr ? s.io.db2 + expert * H : nullptr);
 }
 
 // dW1 [R, H] = Σ_src dzᵀ·x: the rows of the task's row tile (R = P, or 2P gated), and db1 [R].
-template <typename T>
-FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T>& s, const Task& task) {
+template <typename T, typename Transport, typename Group>
+FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T, Transport>& s,
+                                                    const Group& g, const Task& task) {
   const std::int64_t H = s.hidden(), R = s.w1_rows(), expert = task.local_expert;
   const auto dz = [&](std::int64_t source, std::int64_t i) -> const T* {
     return s.dz_row(source, expert, i);
@@ -149,9 +157,9 @@ FLASHMOE_HOST_DEVICE inline void run_weight_grad_up(const RankState<T>& s, const
   const auto x = [&](std::int64_t source, std::int64_t i) {
     return s.x_packet_row(source, expert, i);
   };
-  write_weight_grad_rows(s, expert, tile_span(task.column, s.layout.tiles.weight_rows, R), dz, R, x,
-                         H, s.dw1 + expert * R * H,
-                         s.db1 != nullptr ? s.db1 + expert * R : nullptr);
+  write_weight_grad_rows(s, g, expert, tile_span(task.column, s.layout.tiles.weight_rows, R), dz, R,
+                         x, H, s.io.dw1 + expert * R * H,
+                         s.io.db1 != nullptr ? s.io.db1 + expert * R : nullptr);
 }
 
 }  // namespace flashmoe::runtime

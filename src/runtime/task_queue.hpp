@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "flashmoe/macros.hpp"
-#include "platform/cpu/atomics.hpp"
+#include "portable/atomics.hpp"
 #include "runtime/task.hpp"
 
 namespace flashmoe::runtime {
@@ -18,24 +18,26 @@ namespace flashmoe::runtime {
 struct TaskQueue {
   Task* slots = nullptr;               // [capacity]
   std::uint32_t* published = nullptr;  // [capacity], zero at the start of a pass
-  std::uint64_t* head = nullptr;
-  std::uint64_t* tail = nullptr;
+  std::uint64_t* head = nullptr;       // consumers' end, on a cache line of its own
+  std::uint64_t* tail = nullptr;       // producers' end, on another
   std::uint64_t capacity = 0;
 
   // False when the queue is full (a sizing bug): the task was NOT queued.
   FLASHMOE_HOST_DEVICE bool push(const Task& task) const {
-    const std::uint64_t index = platform::fetch_add_acq_rel(*tail, std::uint64_t{1});
+    const std::uint64_t index =
+        portable::fetch_add_acq_rel<portable::Scope::rank>(*tail, std::uint64_t{1});
     if (index >= capacity) return false;
     slots[index] = task;
-    platform::store_release(published[index], std::uint32_t{1});
+    portable::store_release<portable::Scope::rank>(published[index], std::uint32_t{1});
     return true;
   }
 
   // Takes the oldest published task; false when there is none right now.
   FLASHMOE_HOST_DEVICE bool try_pop(Task& task) const {
-    std::uint64_t index = platform::load_acquire(*head);
-    while (index < capacity && platform::load_acquire(published[index]) != 0) {
-      if (platform::compare_exchange_acq_rel(*head, index, index + 1)) {
+    std::uint64_t index = portable::load_acquire<portable::Scope::rank>(*head);
+    while (index < capacity &&
+           portable::load_acquire<portable::Scope::rank>(published[index]) != 0) {
+      if (portable::compare_exchange_acq_rel<portable::Scope::rank>(*head, index, index + 1)) {
         task = slots[index];
         return true;
       }

@@ -1,9 +1,19 @@
 // WorkspaceLayout: ONE description, computed from the layer shape and the world size, that both
 // sizes every buffer of a rank (host, at set-up) and indexes it (every actor, on either target).
-// Two areas:
+// Three kinds of memory:
 //   symmetric — the same byte layout on every rank; peers put rows and raise signals into it;
-//   private   — this rank's own bookkeeping and saved activations; no peer touches it.
-// Every region starts on a 64-byte boundary and no two regions overlap (tested).
+//   private   — this rank's own bookkeeping and saved activations; no peer touches it;
+//   group scratch — one block per processor group (a CPU thread group's shared buffer, a thread
+//               block's scratch), for staged tiles and per-member rows.
+// Every region starts on a 64-byte boundary and no two regions of an area overlap (tested).
+//
+// What lives across passes (the program runs pass after pass with no host fence, DESIGN §3):
+//  - symmetric words are never written by their owner after set-up: signals carry the pass's
+//    epoch, and arrival counters only grow (a pass compares against their value at its start);
+//  - received x rows and their origins are written by peers unsolicited, possibly while this
+//    rank still reads the previous forward's rows (for dW1 in its backward), so they are
+//    double-buffered by forward parity; every other region a peer writes is written only in
+//    answer to this rank's own packets of the current pass.
 #pragma once
 
 #include <cstddef>
@@ -34,79 +44,122 @@ struct LayerShape {
   std::int64_t packet_capacity = 1;  // rows bound of one packet: C_r at S_r = max_tokens (≥ C_r)
   std::size_t storage_bytes = 4;     // element size of x, weights, h, dy, dz (the layer's dtype)
   std::size_t accumulate_bytes = 4;  // element size of z, y, dx partials, gradients (fp32/fp64)
+  // The rank's program: processor groups of group_size members, subscriber partitions.
+  std::int64_t processor_groups = 1;
+  std::int64_t group_size = 1;
+  std::int64_t subscriber_partitions = 1;
 };
 
-// Control words of one rank's pass, in its private area. Counters and flags are accessed only
-// through platform atomics; the loss values are written by one task and read after the pass.
+// Words of one rank's program that outlive a pass, each on its own cache line. Rank scope.
+struct PassWords {
+  alignas(64) std::uint64_t begun_epoch;  // group 0 set it after resetting for this pass
+  alignas(64) std::uint64_t done_epoch;   // the last group to leave a pass set it
+  alignas(64) std::uint64_t groups_left;  // groups (and role threads) that left the current pass
+  // Steady clock of the latest progress (a finished task, a productive subscriber sweep, a
+  // pass begun): a rank idle for the timeout is stuck; the host reads it too.
+  alignas(64) std::uint64_t last_progress_ns;
+};
+
+// Control words of one pass, reset when the pass begins. Counters and flags are touched only
+// through portable atomics (Scope::rank); the hot ones (the queue's ends, the pending count,
+// the progress stamp) sit on cache lines of their own, so producers, consumers and pollers do
+// not share one line. The loss values are written by one task and read after the pass. Nothing
+// outside the rank's program touches these words (the host reads PassWords only).
 struct RankControl {
-  std::uint64_t queue_head;
-  std::uint64_t queue_tail;
-  std::uint64_t pending_tasks;          // pushed and not yet finished (incl. their follow-ons)
-  std::uint64_t token_tiles_done;       // gate tiles (forward) / gate-gradient tiles (backward)
-  std::uint64_t dispatch_tiles_done;    // forward dispatch tiles that put their rows
-  std::uint64_t subscriber_lock;        // 1 while a worker plays the subscriber
-  std::uint64_t subscriber_done;        // 1 once every expected arrival was turned into a task
-  std::uint64_t last_progress_ns;       // steady clock of the latest finished task
-  std::uint64_t packets_seen;           // subscriber-only
-  std::uint64_t token_tiles_scheduled;  // subscriber-only
+  alignas(64) std::uint64_t queue_head;
+  alignas(64) std::uint64_t queue_tail;
+  alignas(64) std::uint64_t pending_tasks;     // pushed and not yet finished (incl. follow-ons)
+  alignas(64) std::uint64_t token_tiles_done;  // gate tiles (forward) / gate-gradient (backward)
+  std::uint64_t dispatch_tiles_done;           // forward dispatch tiles that put their rows
   double aux_loss;
   double z_loss;
+};
+
+// One partition of the subscriber's work: the packets from sources s with s % S == partition
+// and the token tiles g with g % S == partition. Its bookkeeping has one writer at a time (the
+// holder of `lock`, or the partition's dedicated thread). Reset when a pass begins.
+struct SubscriberPartition {
+  alignas(64) std::uint64_t lock;  // 1 while held (roles taken by idle processors)
+  std::uint64_t done;              // every arrival of the partition was turned into tasks
+  std::uint64_t packets_seen;
+  std::uint64_t tiles_scheduled;
+};
+
+// The scheduler's line to one processor group (dedicated roles): the scheduler posts a task and
+// raises `posted`; the group runs it and raises `taken`. Monotonic across passes, never reset.
+struct Mailbox {
+  alignas(64) std::uint64_t posted;
+  Task task;
+  alignas(64) std::uint64_t taken;
 };
 
 struct WorkspaceLayout {
   LayerShape shape;
   TileShape tiles;
-  std::int64_t token_tiles = 0;        // ceil(max_tokens / token_rows)
-  std::int64_t packet_row_tiles = 0;   // ceil(packet_capacity / expert_rows), per packet
-  std::int64_t ffn_tiles = 0;          // ceil(P / ffn_columns)
-  std::int64_t dw1_row_tiles = 0;      // ceil(w1_rows / weight_rows): dW1 tasks per expert
-  std::int64_t dw2_row_tiles = 0;      // ceil(H / weight_rows): dW2 tasks per expert
-  std::int64_t hidden_tiles = 0;       // ceil(H / hidden_columns)
-  std::int64_t task_capacity = 0;      // worst-case tasks of one pass (the queue never wraps)
-  std::size_t scratch_bytes = 0;       // per worker: one staged tile (acc) + one row (storage)
-  std::size_t scratch_row_offset = 0;  // where the storage row starts in a worker's scratch
+  std::int64_t token_tiles = 0;       // ceil(max_tokens / token_rows)
+  std::int64_t packet_row_tiles = 0;  // ceil(packet_capacity / expert_rows), per packet
+  std::int64_t ffn_tiles = 0;         // ceil(P / ffn_columns)
+  std::int64_t dw1_row_tiles = 0;     // ceil(w1_rows / weight_rows): dW1 tasks per expert
+  std::int64_t dw2_row_tiles = 0;     // ceil(H / weight_rows): dW2 tasks per expert
+  std::int64_t hidden_tiles = 0;      // ceil(H / hidden_columns)
+  std::int64_t task_capacity = 0;     // worst-case tasks of one pass (the queue never wraps)
+  bool widened_inputs = false;        // storage ≠ accumulation type: wg, x, b1, b2 widened copies
 
   // ---- symmetric area -----------------------------------------------------------------------
   Region dispatch_signals;  // u64 [W src][L]: epoch << 32 | rows of the x packet
   Region gradient_signals;  // u64 [W src][L]: epoch << 32 | rows of the dy packet
-  Region combine_counters;  // u64 [token tiles]: y row blocks returned (forward)
-  Region dx_counters;       // u64 [token tiles]: dx row blocks returned (backward)
-  Region row_origins;       // i32 [W src][L][packet_capacity]: token·k + slot of each packet row
-  Region x_rows;            // storage [W src][L][packet_capacity][H]: received x packets
+  Region combine_counters;  // u64 [token tiles]: y row blocks returned (forward), only grow
+  Region dx_counters;       // u64 [token tiles]: dx row blocks returned (backward), only grow
+  Region row_origins;       // i32 [2 parity][W src][L][packet_capacity]: token·k + slot
+  Region x_rows;            // storage [2 parity][W src][L][packet_capacity][H]: x packets
   Region dy_rows;           // storage [W src][L][packet_capacity][H]: received dy packets
   Region y_slots;           // accumulate [max_tokens][k][H]: returned expert outputs y
   Region dx_slots;          // accumulate [max_tokens][k][H]: returned dx partial rows
   std::size_t symmetric_bytes = 0;
 
   // ---- private area -------------------------------------------------------------------------
-  Region control;              // RankControl
-  Region logits;               // accumulate [max_tokens][E]
-  Region probs;                // accumulate [max_tokens][E]
-  Region lse;                  // accumulate [max_tokens]
-  Region dlogits;              // accumulate [max_tokens][E]
-  Region topk_index;           // i32 [max_tokens][k]
-  Region topk_weight;          // accumulate [max_tokens][k]
-  Region kept;                 // u8 [max_tokens][k]
-  Region position;             // i32 [max_tokens][k]: packet row, −1 when dropped
-  Region tile_counts;          // i32 [token tiles][E]: slots per expert in each tile
-  Region tile_cursor;          // i32 [token tiles][E]: exclusive prefix, then the tile's cursor
-  Region routed;               // i64 [E]: tokens per expert before capacity
-  Region accepted;             // i64 [E]: packet rows per expert after capacity
-  Region tile_expected;        // u64 [token tiles]: row blocks the tile waits for
-  Region tile_routed;          // u32 [token tiles]: epoch once the tile's kept flags are final
-  Region tile_gate_grad;       // u32 [token tiles]: epoch once the tile's dlogits are final
-  Region tile_scheduled;       // u8 [token tiles]: subscriber-only
-  Region packet_rows;          // i64 [W src][L]: rows of each received packet
-  Region packet_seen;          // u8 [W src][L]: subscriber-only
-  Region expert_packets_seen;  // u32 [L]: subscriber-only
-  Region expert_pending;       // u32 [L]: open dz tiles (+1 until all dy packets arrived)
-  Region row_tile_progress;    // u32 [W src][L][packet row tiles]: column tiles finished
-  Region z;                    // accumulate [W src][L][packet_capacity][w1_rows]: pre-activations
-  Region h;                    // storage [W src][L][packet_capacity][P]: activations
-  Region dz;                   // storage [W src][L][packet_capacity][w1_rows]: gradient at z
-  Region queue_slots;          // Task [task_capacity]
-  Region queue_published;      // u32 [task_capacity]
+  Region pass_words;             // PassWords (never reset)
+  Region mailboxes;              // Mailbox [processor groups] (never reset)
+  Region control;                // RankControl
+  Region subscriber_partitions;  // SubscriberPartition [S]
+  Region logits;                 // accumulate [max_tokens][E]
+  Region probs;                  // accumulate [max_tokens][E]
+  Region lse;                    // accumulate [max_tokens]
+  Region dlogits;                // accumulate [max_tokens][E]
+  Region topk_index;             // i32 [max_tokens][k]
+  Region topk_weight;            // accumulate [max_tokens][k]
+  Region kept;                   // u8 [max_tokens][k]
+  Region position;               // i32 [max_tokens][k]: packet row, −1 when dropped
+  Region tile_counts;            // i32 [token tiles][E]: slots per expert in each tile
+  Region tile_cursor;            // i32 [token tiles][E]: exclusive prefix, then the tile's cursor
+  Region routed;                 // i64 [E]: tokens per expert before capacity
+  Region accepted;               // i64 [E]: packet rows per expert after capacity
+  Region tile_expected;          // u64 [token tiles]: row blocks the tile waits for
+  Region tile_routed;            // u32 [token tiles]: epoch once the tile's kept flags are final
+  Region tile_gate_grad;         // u32 [token tiles]: epoch once the tile's dlogits are final
+  Region tile_scheduled;         // u8 [token tiles]: subscriber-only
+  Region arrival_base;           // u64 [token tiles]: its counter's value when the pass began
+  Region packet_rows;            // i64 [W src][L]: rows of each received packet
+  Region packet_seen;            // u8 [W src][L]: subscriber-only
+  Region expert_packets_seen;    // u32 [L]: dy packets in (backward)
+  Region expert_pending;         // u32 [L]: open dz tiles (+1 until all dy packets arrived)
+  Region row_tile_progress;      // u32 [W src][L][packet row tiles]: column tiles finished
+  Region wg_acc;                 // accumulate [E][H]: wg widened (widened_inputs only)
+  Region x_acc;                  // accumulate [max_tokens][H]: x widened (widened_inputs only)
+  Region b1_acc;                 // accumulate [L][w1_rows] (widened_inputs only)
+  Region b2_acc;                 // accumulate [L][H] (widened_inputs only)
+  Region z;                      // accumulate [W src][L][packet_capacity][w1_rows]
+  Region h;                      // storage [W src][L][packet_capacity][P]: activations
+  Region dz;                     // storage [W src][L][packet_capacity][w1_rows]: gradient at z
+  Region queue_slots;            // Task [task_capacity]
+  Region queue_published;        // u32 [task_capacity]
   std::size_t private_bytes = 0;
+
+  // ---- group scratch (per processor group) ----------------------------------------------------
+  Region group_tile;      // accumulate: the largest staged tile of any task
+  Region group_rows;      // storage [group_size][H]: one staging row per member
+  Region group_partials;  // accumulate [E]: per-index partials of fixed-order sums
+  std::size_t group_scratch_bytes = 0;
 
   FLASHMOE_HOST_DEVICE static WorkspaceLayout compute(const LayerShape& shape,
                                                       const TileShape& tiles);
@@ -134,14 +187,20 @@ struct WorkspaceLayout {
                                               std::int64_t row) const {
     return idx(packet_index(source_rank, local_expert) * shape.packet_capacity + row);
   }
-  FLASHMOE_HOST_DEVICE std::size_t row_origin(std::int64_t source_rank, std::int64_t local_expert,
-                                              std::int64_t row) const {
-    return row_origins.offset + 4 * packet_row(source_rank, local_expert, row);
+  // Rows of all packets of one parity.
+  FLASHMOE_HOST_DEVICE std::size_t rows_per_parity() const {
+    return idx(shape.world_size * shape.local_experts * shape.packet_capacity);
   }
-  FLASHMOE_HOST_DEVICE std::size_t x_row(std::int64_t source_rank, std::int64_t local_expert,
-                                         std::int64_t row) const {
+  FLASHMOE_HOST_DEVICE std::size_t row_origin(std::int64_t parity, std::int64_t source_rank,
+                                              std::int64_t local_expert, std::int64_t row) const {
+    return row_origins.offset +
+           4 * (idx(parity) * rows_per_parity() + packet_row(source_rank, local_expert, row));
+  }
+  FLASHMOE_HOST_DEVICE std::size_t x_row(std::int64_t parity, std::int64_t source_rank,
+                                         std::int64_t local_expert, std::int64_t row) const {
     return x_rows.offset +
-           packet_row(source_rank, local_expert, row) * idx(shape.hidden) * shape.storage_bytes;
+           (idx(parity) * rows_per_parity() + packet_row(source_rank, local_expert, row)) *
+               idx(shape.hidden) * shape.storage_bytes;
   }
   FLASHMOE_HOST_DEVICE std::size_t dy_row(std::int64_t source_rank, std::int64_t local_expert,
                                           std::int64_t row) const {
@@ -160,6 +219,13 @@ struct WorkspaceLayout {
                                                    std::int64_t local_expert,
                                                    std::int64_t row_tile) const {
     return packet_index(source_rank, local_expert) * packet_row_tiles + row_tile;
+  }
+  // The subscriber partition that owns packets from `source_rank` / token tile `tile`.
+  FLASHMOE_HOST_DEVICE std::int64_t partition_of_source(std::int64_t source_rank) const {
+    return source_rank % shape.subscriber_partitions;
+  }
+  FLASHMOE_HOST_DEVICE std::int64_t partition_of_tile(std::int64_t tile) const {
+    return tile % shape.subscriber_partitions;
   }
 
  private:
@@ -203,6 +269,7 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   l.dw1_row_tiles = ceil_div(R, tiles.weight_rows);
   l.dw2_row_tiles = ceil_div(H, tiles.weight_rows);
   l.hidden_tiles = ceil_div(H, tiles.hidden_columns);
+  l.widened_inputs = s != a;
 
   // Row tiles over every packet of a pass: a packet holds at most C rows; each source sends at
   // most min(k, L)·T rows over its L packets, and each packet adds at most one partial tile.
@@ -217,11 +284,6 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
                                       row_tiles * (l.ffn_tiles + l.hidden_tiles) +
                                       L * (l.dw2_row_tiles + l.dw1_row_tiles) + G /*dx combine*/;
   l.task_capacity = layout_detail::max_of(forward_tasks, backward_tasks);
-  const std::int64_t staged_tile = layout_detail::max_of(
-      tiles.expert_rows * layout_detail::max_of(tiles.ffn_columns, tiles.hidden_columns),
-      tiles.token_rows * H);
-  l.scratch_row_offset = (static_cast<std::size_t>(staged_tile) * a + 63) / 64 * 64;
-  l.scratch_bytes = l.scratch_row_offset + static_cast<std::size_t>(H) * s;
 
   const auto n = [](std::int64_t count) { return static_cast<std::size_t>(count); };
   std::size_t sym = 0;
@@ -229,15 +291,20 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   l.gradient_signals = append(sym, 8 * n(W * L));
   l.combine_counters = append(sym, 8 * n(G));
   l.dx_counters = append(sym, 8 * n(G));
-  l.row_origins = append(sym, 4 * n(W * L * C));
-  l.x_rows = append(sym, s * n(W * L * C * H));
+  l.row_origins = append(sym, 4 * n(2 * W * L * C));
+  l.x_rows = append(sym, s * n(2 * W * L * C * H));
   l.dy_rows = append(sym, s * n(W * L * C * H));
   l.y_slots = append(sym, a * n(T * k * H));
   l.dx_slots = append(sym, a * n(T * k * H));
   l.symmetric_bytes = (sym + 63) / 64 * 64;
 
+  const std::size_t widened = l.widened_inputs ? 1 : 0;
   std::size_t own = 0;
+  l.pass_words = append(own, sizeof(PassWords));
+  l.mailboxes = append(own, sizeof(Mailbox) * n(shape.processor_groups));
   l.control = append(own, sizeof(RankControl));
+  l.subscriber_partitions =
+      append(own, sizeof(SubscriberPartition) * n(shape.subscriber_partitions));
   l.logits = append(own, a * n(T * E));
   l.probs = append(own, a * n(T * E));
   l.lse = append(own, a * n(T));
@@ -254,17 +321,31 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   l.tile_routed = append(own, 4 * n(G));
   l.tile_gate_grad = append(own, 4 * n(G));
   l.tile_scheduled = append(own, n(G));
+  l.arrival_base = append(own, 8 * n(G));
   l.packet_rows = append(own, 8 * n(W * L));
   l.packet_seen = append(own, n(W * L));
   l.expert_packets_seen = append(own, 4 * n(L));
   l.expert_pending = append(own, 4 * n(L));
   l.row_tile_progress = append(own, 4 * n(W * L * l.packet_row_tiles));
+  l.wg_acc = append(own, widened * a * n(E * H));
+  l.x_acc = append(own, widened * a * n(T * H));
+  l.b1_acc = append(own, widened * a * n(L * R));
+  l.b2_acc = append(own, widened * a * n(L * H));
   l.z = append(own, a * n(W * L * C * R));
   l.h = append(own, s * n(W * L * C * P));
   l.dz = append(own, s * n(W * L * C * R));
   l.queue_slots = append(own, sizeof(Task) * n(l.task_capacity));
   l.queue_published = append(own, 4 * n(l.task_capacity));
   l.private_bytes = (own + 63) / 64 * 64;
+
+  const std::int64_t staged_tile = layout_detail::max_of(
+      tiles.expert_rows * layout_detail::max_of(tiles.ffn_columns, tiles.hidden_columns),
+      tiles.token_rows * H);
+  std::size_t group = 0;
+  l.group_tile = append(group, a * n(staged_tile));
+  l.group_rows = append(group, s * n(shape.group_size * H));
+  l.group_partials = append(group, a * n(E));
+  l.group_scratch_bytes = (group + 63) / 64 * 64;
   return l;
 }
 

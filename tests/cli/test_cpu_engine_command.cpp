@@ -25,5 +25,37 @@ TEST(CliCpuEngine, Fp32SummaryNamesItsGemmPath) {
   EXPECT_NE(r.out.find("  fp32 GEMM: native, oneDNN "), std::string::npos) << r.out;
 }
 
+// The program's options reach the engine: groups of 2 threads, dedicated roles, 2 partitions —
+// and the same bytes as the defaults (the saved runs are compared file by file).
+TEST(CliCpuEngine, ProgramOptionsGiveTheSameResults) {
+  const TempDir dir;
+  const std::string common = "run --ranks 2 --tokens 33,20 --backward --quiet " + kSmall;
+  const CliResult plain = run_flashmoe(common + " --save " + (dir / "plain").string());
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const CliResult program = run_flashmoe(
+      common + " --group_size 2 --scheduling dedicated --subscribers 2 --check --save " +
+      (dir / "program").string());
+  ASSERT_EQ(program.status, 0) << program.out << program.err;
+  EXPECT_NE(program.out.find("check: PASS"), std::string::npos) << program.out;
+  for (const char* file : {"rank0/out.npy", "rank1/dx.npy", "rank0/dw1.npy", "rank1/dwg.npy"})
+    EXPECT_EQ(slurp(dir / "plain" / file), slurp(dir / "program" / file)) << file;
+}
+
+TEST(CliCpuEngine, ProgramOptionsAreChecked) {
+  const CliResult mode = run_flashmoe("run --scheduling eager " + kSmall);
+  EXPECT_EQ(mode.status, 2);
+  EXPECT_NE(mode.err.find("--scheduling: unknown value 'eager' (allowed: shared, dedicated)"),
+            std::string::npos)
+      << mode.err;
+  const CliResult group = run_flashmoe("run --group_size 0 " + kSmall);
+  EXPECT_EQ(group.status, 2);
+  EXPECT_NE(group.err.find("--group_size"), std::string::npos) << group.err;
+  const CliResult ignored =
+      run_flashmoe("run --backend reference --group_size 2 --tokens 8 " + kSmall);
+  EXPECT_EQ(ignored.status, 0) << ignored.err;
+  EXPECT_NE(ignored.err.find("--group_size is ignored by the reference backend"), std::string::npos)
+      << ignored.err;
+}
+
 }  // namespace
 }  // namespace flashmoe::testing

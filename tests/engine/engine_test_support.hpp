@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
+#include "engine/engine.hpp"
 #include "flashmoe/problem.hpp"
 #include "reference/reference.hpp"
-#include "runtime/engine.hpp"
 #include "support/results_compare.hpp"
 #include "support/tensor_compare.hpp"
 
@@ -30,10 +32,19 @@ inline Config small_config(DType dtype, Activation activation, std::int64_t expe
           .wait_timeout_s = 60.0};
 }
 
+// Threads per processor group for the engine suite: FLASHMOE_TEST_GROUP_SIZE, default 1. The
+// ThreadSanitizer stage of scripts/test.sh sets 4, so the whole suite's group-cooperative
+// actors are raced there (results are bitwise the same for every group size).
+inline int test_group_size() {
+  const char* value = std::getenv("FLASHMOE_TEST_GROUP_SIZE");
+  return value == nullptr ? 1 : std::max(1, std::atoi(value));
+}
+
 // Small tiles so that the test shapes span several row and column tiles of every task kind.
 inline engine::EngineOptions small_tiles(int workers) {
   engine::EngineOptions options;
   options.workers_per_rank = workers;
+  options.group_size = test_group_size();
   options.tiles = {16, 16, 16, 16, 16};
   return options;
 }

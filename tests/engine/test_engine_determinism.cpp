@@ -47,8 +47,8 @@ TEST(EngineDeterminism, TwoLayersCoexistAndRepeatedPassesAgree) {
   const Results expected_a = engine::run_in_process(a, small_tiles(2));
   const Results expected_b = engine::run_in_process(b, small_tiles(2));
 
-  engine::InProcessLayer layer_a(a, small_tiles(2));
-  engine::InProcessLayer layer_b(b, small_tiles(3));
+  engine::Layer layer_a(a, small_tiles(2));
+  engine::Layer layer_b(b, small_tiles(3));
   layer_a.forward();
   layer_b.forward();
   layer_a.forward();  // a second forward on the same buffers: epoch-tagged signals
@@ -74,7 +74,7 @@ TEST(EngineDeterminism, AStalePassNeverLeaksIntoTheNext) {
     Problem problem = problem_for(dtype, Activation::silu, 21);
     const Problem fresh = problem_for(dtype, Activation::silu, 22);  // same shapes, new values
     const Results expected = engine::run_in_process(fresh, engine_test::small_tiles(2));
-    engine::InProcessLayer layer(problem, engine_test::small_tiles(2));
+    engine::Layer layer(problem, engine_test::small_tiles(2));
     layer.forward();
     layer.backward();
     problem.wg = fresh.wg;

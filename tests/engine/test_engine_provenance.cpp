@@ -33,10 +33,11 @@ TEST(EngineProvenance, EveryRowLandsWhereItBelongs) {
           in.w2.set((l * H + i) * H + j, i == j ? 1.0 : 0.0);
         }
   }
-  engine::InProcessLayer layer(problem, engine_test::small_tiles(2));
+  engine::Layer layer(problem, engine_test::small_tiles(2));
   layer.forward();
   const Results& results = layer.results();
   const runtime::WorkspaceLayout& layout = layer.layout();
+  const std::int64_t parity = 0;  // received x rows of the layer's first forward (number 0)
 
   std::int64_t rows_checked = 0;
   const auto check_rows = [&](bool backward) {
@@ -63,10 +64,11 @@ TEST(EngineProvenance, EveryRowLandsWhereItBelongs) {
           const std::int64_t l = e % L, row = position[slot];
           const float* x = in.x.data<float>().data() + t * H;
           if (!backward) {
-            EXPECT_EQ(std::memcmp(owner + layout.x_row(source, l, row), x, H * sizeof(float)), 0)
+            EXPECT_EQ(
+                std::memcmp(owner + layout.x_row(parity, source, l, row), x, H * sizeof(float)), 0)
                 << "x row of rank " << source << " token " << t << " slot " << j;
             std::int32_t origin = 0;
-            std::memcpy(&origin, owner + layout.row_origin(source, l, row), sizeof(origin));
+            std::memcpy(&origin, owner + layout.row_origin(parity, source, l, row), sizeof(origin));
             EXPECT_EQ(origin, t * k + j) << "origin of rank " << source << " token " << t;
             EXPECT_EQ(std::memcmp(own + layout.y_slot(t, j), x, H * sizeof(float)), 0)
                 << "returned y of rank " << source << " token " << t << " slot " << j;

@@ -82,7 +82,7 @@ TEST(EngineErrors, RefusesFp16) {
 TEST(EngineErrors, BackwardNeedsForward) {
   Config c = small_config(DType::fp32, Activation::relu, 4, 2);
   const Problem problem = make_random_problem(c, 1, {5}, 1, true);
-  engine::InProcessLayer layer(problem);
+  engine::Layer layer(problem);
   EXPECT_THROW(layer.backward(), Error);
 }
 

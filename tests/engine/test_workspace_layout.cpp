@@ -12,8 +12,11 @@ namespace {
 
 void expect_disjoint_and_aligned(std::vector<Region> regions, std::size_t area_bytes,
                                  const char* area) {
-  std::sort(regions.begin(), regions.end(),
-            [](const Region& a, const Region& b) { return a.offset < b.offset; });
+  // Empty regions (the widened inputs of a layer that needs none) sit at the offset where the
+  // next one starts: order them first so they are not mistaken for an overlap.
+  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.bytes < b.bytes;
+  });
   for (std::size_t i = 0; i < regions.size(); ++i) {
     EXPECT_EQ(regions[i].offset % 64, 0u) << area << " region " << i;
     EXPECT_LE(regions[i].end(), area_bytes) << area << " region " << i;
@@ -48,6 +51,9 @@ std::vector<Case> cases() {
       s.packet_capacity = 97;
       s.storage_bytes = storage;
       s.accumulate_bytes = storage == 8 ? 8 : 4;
+      s.processor_groups = 3;
+      s.group_size = 2;
+      s.subscriber_partitions = world;
       all.push_back({s, TileShape{16, 32, 16, 8, 8}});
       all.push_back({s, TileShape{}});
     }
@@ -62,7 +68,12 @@ TEST(WorkspaceLayout, RegionsAreAlignedDisjointAndInside) {
         {l.dispatch_signals, l.gradient_signals, l.combine_counters, l.dx_counters, l.row_origins,
          l.x_rows, l.dy_rows, l.y_slots, l.dx_slots},
         l.symmetric_bytes, "symmetric");
-    expect_disjoint_and_aligned({l.control,
+    expect_disjoint_and_aligned({l.group_tile, l.group_rows, l.group_partials},
+                                l.group_scratch_bytes, "group scratch");
+    expect_disjoint_and_aligned({l.pass_words,
+                                 l.mailboxes,
+                                 l.control,
+                                 l.subscriber_partitions,
                                  l.logits,
                                  l.probs,
                                  l.lse,
@@ -79,11 +90,16 @@ TEST(WorkspaceLayout, RegionsAreAlignedDisjointAndInside) {
                                  l.tile_routed,
                                  l.tile_gate_grad,
                                  l.tile_scheduled,
+                                 l.arrival_base,
                                  l.packet_rows,
                                  l.packet_seen,
                                  l.expert_packets_seen,
                                  l.expert_pending,
                                  l.row_tile_progress,
+                                 l.wg_acc,
+                                 l.x_acc,
+                                 l.b1_acc,
+                                 l.b2_acc,
                                  l.z,
                                  l.h,
                                  l.dz,
@@ -100,7 +116,17 @@ TEST(WorkspaceLayout, SizesFollowTheShape) {
     const auto n = [](std::int64_t v) { return static_cast<std::size_t>(v); };
     const std::int64_t packets = s.world_size * s.local_experts;
     EXPECT_EQ(l.dispatch_signals.bytes, 8 * n(packets));
-    EXPECT_EQ(l.x_rows.bytes, s.storage_bytes * n(packets * s.packet_capacity * s.hidden));
+    // Received x rows and their origins: two buffers, by forward parity.
+    EXPECT_EQ(l.x_rows.bytes, 2 * s.storage_bytes * n(packets * s.packet_capacity * s.hidden));
+    EXPECT_EQ(l.row_origins.bytes, 2 * 4 * n(packets * s.packet_capacity));
+    EXPECT_EQ(l.dy_rows.bytes, s.storage_bytes * n(packets * s.packet_capacity * s.hidden));
+    EXPECT_EQ(l.mailboxes.bytes, sizeof(Mailbox) * n(s.processor_groups));
+    EXPECT_EQ(l.subscriber_partitions.bytes,
+              sizeof(SubscriberPartition) * n(s.subscriber_partitions));
+    // Widened copies of the inputs exist only where storage and accumulation types differ.
+    EXPECT_EQ(l.wg_acc.bytes, s.storage_bytes != s.accumulate_bytes
+                                  ? s.accumulate_bytes * n(s.experts * s.hidden)
+                                  : 0u);
     EXPECT_EQ(l.y_slots.bytes, s.accumulate_bytes * n(s.max_tokens * s.top_k * s.hidden));
     EXPECT_EQ(l.z.bytes, s.accumulate_bytes * n(packets * s.packet_capacity * s.w1_rows));
     EXPECT_EQ(l.h.bytes, s.storage_bytes * n(packets * s.packet_capacity * s.ffn));
@@ -108,14 +134,14 @@ TEST(WorkspaceLayout, SizesFollowTheShape) {
     EXPECT_EQ(l.packet_row_tiles,
               (s.packet_capacity + c.tiles.expert_rows - 1) / c.tiles.expert_rows);
     EXPECT_GT(l.task_capacity, 0);
-    // Worker scratch: the largest staged tile (expert row tile × column tile, or a token tile of
-    // full rows), then one storage row at an aligned offset.
+    // Group scratch: the largest staged tile (expert row tile × column tile, or a token tile of
+    // full rows), one storage row per member, one partial per expert.
     const TileShape& t = c.tiles;
     const std::size_t tile_elements = static_cast<std::size_t>(std::max(
         t.expert_rows * std::max(t.ffn_columns, t.hidden_columns), t.token_rows * s.hidden));
-    EXPECT_EQ(l.scratch_row_offset % 64, 0u);
-    EXPECT_GE(l.scratch_row_offset, tile_elements * s.accumulate_bytes);
-    EXPECT_EQ(l.scratch_bytes, l.scratch_row_offset + n(s.hidden) * s.storage_bytes);
+    EXPECT_EQ(l.group_tile.bytes, tile_elements * s.accumulate_bytes);
+    EXPECT_EQ(l.group_rows.bytes, n(s.group_size * s.hidden) * s.storage_bytes);
+    EXPECT_EQ(l.group_partials.bytes, n(s.experts) * s.accumulate_bytes);
   }
 }
 
@@ -130,16 +156,19 @@ TEST(WorkspaceLayout, IndexHelpersLandInsideTheirRegion) {
     EXPECT_EQ(l.gradient_signal(last_source, last_expert) + 8, l.gradient_signals.end());
     EXPECT_EQ(l.combine_counter(l.token_tiles - 1) + 8, l.combine_counters.end());
     EXPECT_EQ(l.dx_counter(l.token_tiles - 1) + 8, l.dx_counters.end());
-    EXPECT_EQ(l.row_origin(last_source, last_expert, last_row) + 4, l.row_origins.end());
+    EXPECT_EQ(l.row_origin(1, last_source, last_expert, last_row) + 4, l.row_origins.end());
     const std::size_t row_bytes = static_cast<std::size_t>(s.hidden) * s.storage_bytes;
-    EXPECT_EQ(l.x_row(last_source, last_expert, last_row) + row_bytes, l.x_rows.end());
+    EXPECT_EQ(l.x_row(1, last_source, last_expert, last_row) + row_bytes, l.x_rows.end());
+    // Parity 1 starts where parity 0 ends.
+    EXPECT_EQ(l.x_row(1, 0, 0, 0), l.x_row(0, last_source, last_expert, last_row) + row_bytes);
+    EXPECT_EQ(l.row_origin(1, 0, 0, 0), l.row_origin(0, last_source, last_expert, last_row) + 4);
     EXPECT_EQ(l.dy_row(last_source, last_expert, last_row) + row_bytes, l.dy_rows.end());
     const std::size_t slot_bytes = static_cast<std::size_t>(s.hidden) * s.accumulate_bytes;
     EXPECT_EQ(l.y_slot(s.max_tokens - 1, s.top_k - 1) + slot_bytes, l.y_slots.end());
     EXPECT_EQ(l.dx_slot(s.max_tokens - 1, s.top_k - 1) + slot_bytes, l.dx_slots.end());
     // Consecutive packets do not share rows.
     if (s.local_experts > 1) {
-      EXPECT_EQ(l.x_row(0, 1, 0), l.x_row(0, 0, last_row) + row_bytes);
+      EXPECT_EQ(l.x_row(0, 0, 1, 0), l.x_row(0, 0, 0, last_row) + row_bytes);
     }
     EXPECT_EQ(l.row_tile_index(last_source, last_expert, l.packet_row_tiles - 1) + 1,
               packets_times_tiles(l));

@@ -12,9 +12,9 @@
 
 #include "bench/baseline.hpp"
 #include "bench/mpi/mpi_baseline.hpp"
+#include "engine/engine.hpp"
+#include "engine/mpi_layer.hpp"
 #include "flashmoe/error.hpp"
-#include "runtime/engine.hpp"
-#include "runtime/mpi_layer_world.hpp"
 #include "transport/mpi/mpi_program.hpp"
 
 namespace flashmoe {
@@ -117,8 +117,7 @@ int run(transport::MpiSession& session) {
         bench::make_mpi_baseline(session.comm(), mine, {.workers_per_rank = 2});
     engine::EngineOptions options;
     options.workers_per_rank = 2;
-    engine::InProcessLayer engine(mine, options,
-                                  engine::mpi_layer_world(session.comm(), k.config.wait_timeout_s));
+    engine::Layer engine = engine::mpi_layer(session.comm(), mine, options);
     for (int pass = 0; pass < 2; ++pass) {
       if (pass == 1) {
         perturb(full);

@@ -6,7 +6,7 @@
 # meta.json. The engine's results do not depend on where its ranks live (SPEC §5).
 # Then --load under MPI: the saved run, loaded by the RANKS processes (each reads its own
 # rank<r>/) and saved again, must be byte-identical too, and pass --check.
-set -eu
+set -euo pipefail
 flashmoe=$1
 workdir=$2
 ranks=$3
@@ -19,7 +19,8 @@ done
 shift
 rm -rf "$workdir"
 mkdir -p "$workdir"
-"${launcher[@]}" "$flashmoe" run "$@" --quiet --save "$workdir/mpi"
+read -r -a mpi_only <<<"${FLASHMOE_MPI_ONLY_ARGS:-}"
+"${launcher[@]}" "$flashmoe" run "$@" "${mpi_only[@]}" --quiet --save "$workdir/mpi"
 "$flashmoe" run "$@" --quiet --transport local --ranks "$ranks" --save "$workdir/local"
 files=$(cd "$workdir/local" && find . -type f | sort)
 [ "$files" = "$(cd "$workdir/mpi" && find . -type f | sort)" ] || {
@@ -30,7 +31,8 @@ diff -r "$workdir/mpi" "$workdir/local" || {
   echo "FAILED: MPI and in-process results differ"
   exit 1
 }
-"${launcher[@]}" "$flashmoe" run --load "$workdir/mpi" --quiet --save "$workdir/reloaded"
+"${launcher[@]}" "$flashmoe" run --load "$workdir/mpi" "${mpi_only[@]}" --quiet \
+  --save "$workdir/reloaded"
 diff -r "$workdir/mpi" "$workdir/reloaded" || {
   echo "FAILED: the run loaded under MPI differs from the saved one"
   exit 1

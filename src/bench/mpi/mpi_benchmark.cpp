@@ -12,9 +12,9 @@
 #include "bench/bench_platform.hpp"
 #include "bench/mpi/mpi_baseline.hpp"
 #include "bench/timing.hpp"
+#include "engine/engine.hpp"
+#include "engine/mpi_layer.hpp"
 #include "flashmoe/error.hpp"
-#include "runtime/engine.hpp"
-#include "runtime/mpi_layer_world.hpp"
 #include "transport/mpi/config_handshake.hpp"
 #include "transport/mpi/mpi_check.hpp"
 #include "transport/mpi/mpi_session.hpp"
@@ -71,11 +71,10 @@ class MpiPlatform final : public BenchPlatform {
         std::vector<std::int64_t>(static_cast<std::size_t>(o.world_size), o.tokens_per_rank),
         o.seed, o.backward, 0.0, 0.0, rank_);
   }
-  std::unique_ptr<LayerSession> make_engine(const Problem& problem, int workers) override {
-    engine::EngineOptions options;
-    options.workers_per_rank = workers;
-    return std::make_unique<LayerSessionOf<engine::InProcessLayer>>(
-        problem, options, engine::mpi_layer_world(comm_, problem.config.wait_timeout_s));
+  std::unique_ptr<LayerSession> make_engine(const Problem& problem,
+                                            const engine::EngineOptions& options) override {
+    return std::make_unique<LayerSessionOf<engine::Layer>>(
+        engine::mpi_layer(comm_, problem, options));
   }
   std::unique_ptr<LayerSession> make_baseline(const Problem& problem, int workers) override {
     return std::make_unique<LayerSessionOf<BaselineLayer>>(

@@ -2,20 +2,20 @@
 // (spin briefly, then yield — ranks may outnumber cores), and measure time on the steady clock.
 // A wait ends in one of three ways:
 //   - ready(value) holds: returns the value;
-//   - some rank raised abort: flashmoe::Error naming this rank, the awaited peer, what was
-//     awaited, and the rank that raised it;
+//   - some rank raised abort for pass `epoch` or later: flashmoe::Error naming this rank, the
+//     awaited peer, what was awaited, and the rank that raised it;
 //   - the word did not change for timeout_s: flashmoe::TimeoutError naming this rank, the peer,
 //     what was awaited, the word's offset and its last value.
 // The deadline restarts whenever the word changes (a counter that is still moving is progress,
-// as in platform::ProgressDeadline).
+// as in ProgressDeadline).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "platform/cpu/wait.hpp"
-#include "transport/mpi/mpi_transport_view.hpp"
+#include "common/wait.hpp"
+#include "transport/mpi/mpi_transport.hpp"
 
 namespace flashmoe::transport {
 
@@ -26,28 +26,30 @@ struct WaitSubject {
 };
 
 namespace mpi_detail {
-[[noreturn]] void fail_wait_timeout(const MpiTransportView& world, std::size_t offset,
+[[noreturn]] void fail_wait_timeout(const MpiTransport& world, std::size_t offset,
                                     std::uint64_t last_value, double timeout_s,
                                     const WaitSubject& subject);
-[[noreturn]] void fail_wait_aborted(const MpiTransportView& world, const WaitSubject& subject);
+[[noreturn]] void fail_wait_aborted(const MpiTransport& world, const WaitSubject& subject,
+                                    std::uint32_t epoch);
 }  // namespace mpi_detail
 
 template <typename Ready>
-std::uint64_t wait_for_signal(const MpiTransportView& world, std::size_t offset, Ready&& ready,
-                              double timeout_s, const WaitSubject& subject) {
-  const platform::ProgressDeadline deadline(timeout_s);
-  platform::IdleBackoff backoff;
-  std::uint64_t value = world.poll(world.rank, offset);
-  std::int64_t last_progress_ns = platform::steady_now_ns();
+std::uint64_t wait_for_signal(const MpiTransport& world, std::size_t offset, Ready&& ready,
+                              double timeout_s, const WaitSubject& subject,
+                              std::uint32_t epoch = 1) {
+  const ProgressDeadline deadline(timeout_s);
+  IdleBackoff backoff;
+  std::uint64_t value = world.signal_fetch(offset);
+  std::int64_t last_progress_ns = steady_now_ns();
   while (!ready(value)) {
-    if (world.aborted()) mpi_detail::fail_wait_aborted(world, subject);
+    if (world.aborted(epoch)) mpi_detail::fail_wait_aborted(world, subject, epoch);
     if (deadline.expired(last_progress_ns))
       mpi_detail::fail_wait_timeout(world, offset, value, deadline.seconds(), subject);
     backoff.pause();
-    const std::uint64_t next = world.poll(world.rank, offset);
+    const std::uint64_t next = world.signal_fetch(offset);
     if (next != value) {
       value = next;
-      last_progress_ns = platform::steady_now_ns();
+      last_progress_ns = steady_now_ns();
       backoff.reset();
     }
   }

@@ -104,29 +104,14 @@ MpiWorld::~MpiWorld() {
   MPI_Comm_free(&comm_);
 }
 
-MpiTransportView MpiWorld::view() const {
-  return MpiTransportView{window_,         base_,           rank_,          world_size_,
-                          bytes_per_rank_, control_offset_, watchdog_.get()};
-}
-
-void MpiWorld::clear_abort() {
-  // Barrier 1: every rank has stopped raising (callers are between passes). Reset the own word
-  // atomically (it is an RMA target). Barrier 2: no rank reads a stale mark afterwards.
-  barrier();
-  view().clear_own_abort();
-  barrier();
+MpiTransport MpiWorld::transport() const {
+  return MpiTransport{window_,         base_,           rank_,          world_size_,
+                      bytes_per_rank_, control_offset_, watchdog_.get()};
 }
 
 void MpiWorld::barrier() const {
   const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Barrier of barrier", -1);
   FLASHMOE_MPI(MPI_Barrier(comm_));
-}
-
-void MpiWorld::pass_fence() const {
-  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Barrier of pass_fence", -1);
-  FLASHMOE_MPI(MPI_Win_sync(window_));  // private → public: our resets before the fence
-  FLASHMOE_MPI(MPI_Barrier(comm_));
-  FLASHMOE_MPI(MPI_Win_sync(window_));  // public → private: peers' updates before the fence
 }
 
 }  // namespace flashmoe::transport

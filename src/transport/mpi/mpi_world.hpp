@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "transport/mpi/mpi_transport_view.hpp"
+#include "transport/mpi/mpi_transport.hpp"
 
 namespace flashmoe::transport {
 
@@ -35,7 +35,7 @@ class MpiWorld {
   MpiWorld(const MpiWorld&) = delete;
   MpiWorld& operator=(const MpiWorld&) = delete;
 
-  MpiTransportView view() const;
+  MpiTransport transport() const;
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   std::size_t bytes_per_rank() const { return bytes_per_rank_; }
@@ -44,15 +44,9 @@ class MpiWorld {
   // the caller's collectives by accident.
   MPI_Comm comm() const { return comm_; }
 
-  // Collective: clears every rank's abort word, between passes, when no rank signals.
-  void clear_abort();
-  // Collective barrier on the world's communicator (set-up and tests; never inside a pass).
+  // Collective barrier on the world's communicator (set-up and tests; the program's passes
+  // need none: their words are epoch-tagged or only grow, docs/engine.md).
   void barrier() const;
-  // Collective fence between passes: this rank's plain local writes to its own buffer before
-  // the fence (e.g. resetting counters that peers add to) are visible to peers' RMA after it,
-  // and peers' RMA before it is visible to local loads after it (Win_sync, barrier, Win_sync).
-  // Nothing may signal or put across it, so no pass's traffic can meet a reset.
-  void pass_fence() const;
   // After a failure this world is unusable; the destructor then releases nothing collectively
   // (the window leaks until the process ends, which the top-level helper makes immediate).
   void abandon() noexcept { abandoned_ = true; }

@@ -1,14 +1,15 @@
 // Bounded waiting on the CPU: spin briefly (a peer's store is usually a few hundred cycles
 // away), then yield the core (ranks and workers outnumber cores, and a spinning thread would
 // starve the one it waits for), and measure elapsed time on the steady clock so every wait can
-// end in a TimeoutError that names what was missing (DESIGN §6).
+// end in a TimeoutError that names what was missing (DESIGN §6). Host code only (the CPU
+// platform, the MPI transport, the host side of the engine); the device has its own clock.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <thread>
 
-namespace flashmoe::platform {
+namespace flashmoe {
 
 // Nanoseconds on the steady clock; the time base of progress stamps and deadlines.
 inline std::int64_t steady_now_ns() {
@@ -48,4 +49,4 @@ class ProgressDeadline {
   std::int64_t timeout_ns_;
 };
 
-}  // namespace flashmoe::platform
+}  // namespace flashmoe

@@ -1,4 +1,4 @@
-#include "transport/local/local_world.hpp"
+#include "transport/local/local_transport.hpp"
 
 #include <new>
 

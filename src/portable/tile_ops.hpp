@@ -1,0 +1,99 @@
+// The tile operations a worker group offers the program: the GEMM with its epilogue and the
+// activations of an expert tile. They are COLLECTIVE: every member of the group calls them with
+// the same arguments, and on return the result is visible to every member. How the group
+// computes them is the platform's business — on the CPU one member calls oneDNN while the others
+// wait at the group's barrier, on a GPU the whole thread block runs the MMA — and so is their
+// blocking; what the program relies on is that the result is a pure function of the operands
+// and the shape, whoever calls it (SPEC §5).
+#pragma once
+
+#include <cstdint>
+
+#include "flashmoe/half.hpp"
+#include "flashmoe/types.hpp"
+#include "math/activation.hpp"
+
+namespace flashmoe::portable {
+
+// C[m, n] (=|+=) op(A)[m, k] · op(B)[k, n] (+ bias[n]). A is stored row-major as [m, k] (lda ≥ k)
+// or, when trans_a, as [k, m]; B as [k, n] or, when trans_b, as [n, k] (an nn.Linear weight
+// used as x·Wᵀ). In ∈ {double, float, bfloat16}; Out is the accumulation type (double for
+// double operands, float otherwise); bias, when given, has Out's type.
+template <typename In, typename Out>
+struct TileGemm {
+  std::int64_t m = 0, n = 0, k = 0;
+  const In* a = nullptr;
+  std::int64_t lda = 0;
+  bool trans_a = false;
+  const In* b = nullptr;
+  std::int64_t ldb = 0;
+  bool trans_b = false;
+  Out* c = nullptr;
+  std::int64_t ldc = 0;
+  bool accumulate = false;
+  const Out* bias = nullptr;
+};
+
+// h[i, c] = act(z[i, c]), or act(z[i, c]) · z[i, up + c] for gated activations, for a
+// [rows, cols] tile of pre-activations z (Acc, rows ldz apart) into h (T, rows ldh apart).
+template <typename T, typename Acc>
+struct TileActivation {
+  Activation activation = Activation::gelu;
+  bool gated = false;
+  std::int64_t rows = 0, cols = 0;
+  const Acc* z = nullptr;
+  std::int64_t ldz = 0;
+  std::int64_t up = 0;  // offset of the up columns from the gate columns (gated only)
+  T* h = nullptr;
+  std::int64_t ldh = 0;
+};
+
+// dz[i, c] = grad[i, c] · act′(z[i, c]) for a plain activation; gated: dz[i, c] =
+// grad · u · act′(g) and dz[i, up + c] = grad · act(g) with g = z[i, c], u = z[i, up + c].
+// grad is a row-dense [rows, cols] tile.
+template <typename T, typename Acc>
+struct TileActivationBackward {
+  Activation activation = Activation::gelu;
+  bool gated = false;
+  std::int64_t rows = 0, cols = 0;
+  const Acc* z = nullptr;
+  std::int64_t ldz = 0;
+  std::int64_t up = 0;
+  const Acc* grad = nullptr;
+  T* dz = nullptr;
+  std::int64_t lddz = 0;
+};
+
+// Reference loops of the activations, element by element: element i of the tile (row i / cols,
+// column i % cols) for i = first, first + stride, ... A platform calls them with its members'
+// shares (a thread block's threads) or alone (first 0, stride 1) where it has no faster kernel.
+// Elementwise, so the split changes no bit.
+template <typename T, typename Acc>
+FLASHMOE_HOST_DEVICE inline void activate_elements(const TileActivation<T, Acc>& a,
+                                                   std::int64_t first, std::int64_t stride) {
+  for (std::int64_t i = first; i < a.rows * a.cols; i += stride) {
+    const Acc* z = a.z + (i / a.cols) * a.ldz + i % a.cols;
+    const Acc activated = math::activate(a.activation, z[0]);
+    a.h[(i / a.cols) * a.ldh + i % a.cols] =
+        from_float<T>(a.gated ? activated * z[a.up] : activated);
+  }
+}
+
+template <typename T, typename Acc>
+FLASHMOE_HOST_DEVICE inline void activate_backward_elements(const TileActivationBackward<T, Acc>& a,
+                                                            std::int64_t first,
+                                                            std::int64_t stride) {
+  for (std::int64_t i = first; i < a.rows * a.cols; i += stride) {
+    const Acc* z = a.z + (i / a.cols) * a.ldz + i % a.cols;
+    T* dz = a.dz + (i / a.cols) * a.lddz + i % a.cols;
+    const Acc grad = a.grad[i];
+    if (a.gated) {
+      dz[0] = from_float<T>(grad * z[a.up] * math::activate_derivative(a.activation, z[0]));
+      dz[a.up] = from_float<T>(grad * math::activate(a.activation, z[0]));
+    } else {
+      dz[0] = from_float<T>(grad * math::activate_derivative(a.activation, z[0]));
+    }
+  }
+}
+
+}  // namespace flashmoe::portable
