@@ -3,7 +3,8 @@
 #   release     the release build's CTest suite (C++ units, reference, engine, command line,
 #               MPI, Python);
 #   asan        the same C++ suite under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   tsan        the engine's tests under ThreadSanitizer;
+#   tsan        the engine's tests under ThreadSanitizer, every processor group of 4 threads
+#               (FLASHMOE_TEST_GROUP_SIZE), so the group-cooperative actors are raced too;
 #   avx2        the CPU-kernel tests (GEMM, engine, baseline, bench; label cpu_kernels) again
 #               with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA), so that the GEMM paths of
 #               AVX2-only CPUs (bf16 widened to fp32) run on every machine, whatever its CPU;
@@ -73,7 +74,7 @@ for stage in $stages; do
   case $stage in
     release) run_ctest_stage release release ;;
     asan) run_ctest_stage asan asan ;;
-    tsan) run_ctest_stage tsan tsan -L tsan ;;
+    tsan) FLASHMOE_TEST_GROUP_SIZE=4 run_ctest_stage tsan tsan -L tsan ;;
     avx2) ONEDNN_MAX_CPU_ISA=AVX2 run_ctest_stage avx2 release -L cpu_kernels ;;
     fresh_root) run_script_stage fresh_root scripts/fresh_root_check.sh ;;
     *) echo "unknown stage '$stage' (allowed: release asan tsan avx2 fresh_root)"; exit 2 ;;
