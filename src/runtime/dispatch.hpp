@@ -8,7 +8,9 @@
 // expert packet carrying its row count — zero rows cost one signal.
 #pragma once
 
+#include <chrono>
 #include <csignal>
+#include <thread>
 
 #include "portable/group.hpp"
 #include "runtime/scheduler.hpp"
@@ -28,7 +30,7 @@ FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T, Tran
   s.transport.fence();
   for (std::int64_t e = 0; e < s.experts(); ++e) {
     const int owner = static_cast<int>(e / L);
-    s.transport.signal(owner, s.layout.dispatch_signal(s.rank, e % L),
+    s.transport.signal(owner, s.layout.packet_signal(s.epoch, s.rank, e % L),
                        encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])),
                        portable::SignalOp::set);
   }
@@ -39,6 +41,9 @@ FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T, Tran
     s.transport.quiet();
     std::raise(SIGKILL);
   }
+  // Test hook: this rank is late to look at its own signals while its peers run on.
+  if (s.faults.slows(s.rank, FaultInjection::SlowAt::after_dispatch_signals))
+    std::this_thread::sleep_for(std::chrono::duration<double>(s.faults.slow_seconds));
 #endif
 }
 

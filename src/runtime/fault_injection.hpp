@@ -1,7 +1,7 @@
 // Test-only faults that let the suite prove a failure mode is loud:
 // - drop_dispatch_from_rank = r: rank r never sends its dispatch packets, so every rank that
 //   waits on it must fail with a TimeoutError naming rank, expert and message instead of hanging;
-// - slow_rank = r (below): rank r runs late, so its peers run ahead into the next pass;
+// - slow_rank = r (below): rank r runs late, so its peers run ahead into their next pass;
 // - die_after_dispatch_from_rank = r: rank r's process is killed (SIGKILL: no handler, no
 //   unwinding, no MPI clean-up) right after its dispatch signals are raised, so its peers are
 //   mid-pass — they hold its rows and wait for things it will never send — and the job must
@@ -19,12 +19,23 @@ struct FaultInjection {
   int drop_dispatch_from_rank = -1;
   std::uint32_t drop_dispatch_in_pass = 0;  // 0: every pass, else only the pass of that epoch
   int die_after_dispatch_from_rank = -1;
-  // slow_rank = r: rank r's weight-gradient (dW1) tasks each sleep slow_seconds first (host
-  // only), so its peers finish their backward and run into their next forward — dispatching
-  // into r's buffer — while r still reads the previous forward's received rows. What must keep
-  // that safe is the double-buffering of received x rows by forward parity.
+  // slow_rank = r: rank r sleeps slow_seconds (host only) at the point slow_at names, so its
+  // peers run ahead into their next pass while r is still in this one:
+  // - dw1_tasks: before each weight-gradient (dW1) task — peers finish their backward and
+  //   dispatch their next forward into r's buffer while r still reads the previous forward's
+  //   received rows (kept safe by the x rows' double-buffering by forward parity);
+  // - after_dispatch_signals: right after r raised its dispatch signals, before it looks at its
+  //   own — a peer whose packets to r carry no rows needs nothing back from r, finishes the
+  //   pass and signals its next pass to r before r saw this pass's signal (kept safe by the
+  //   packet signals' two slots by epoch parity).
+  enum class SlowAt : std::uint8_t { dw1_tasks, after_dispatch_signals };
   int slow_rank = -1;
   double slow_seconds = 0.0;
+  SlowAt slow_at = SlowAt::dw1_tasks;
+
+  FLASHMOE_HOST_DEVICE bool slows(int rank, SlowAt at) const {
+    return slow_rank == rank && slow_at == at;
+  }
 
   FLASHMOE_HOST_DEVICE bool drops_dispatch(int rank, std::uint32_t epoch) const {
     return drop_dispatch_from_rank == rank &&

@@ -109,7 +109,7 @@ FLASHMOE_HOST_DEVICE inline void run_announce_gradients(const RankState<T, Trans
   const std::int64_t* accepted = s.template own<std::int64_t>(s.layout.accepted);
   s.transport.fence();  // every gate-gradient tile's dy rows before their packets' signals
   for (std::int64_t e = 0; e < E; ++e)
-    s.transport.signal(static_cast<int>(e / L), s.layout.gradient_signal(s.rank, e % L),
+    s.transport.signal(static_cast<int>(e / L), s.layout.packet_signal(s.epoch, s.rank, e % L),
                        encode_signal(s.epoch, static_cast<std::uint32_t>(accepted[e])),
                        portable::SignalOp::set);
   if (s.tokens == 0) return;

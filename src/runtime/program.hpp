@@ -298,7 +298,7 @@ FLASHMOE_HOST_DEVICE inline Step next_step(const RankState<T, Transport>& s, con
 // ahead into their next pass while it still reads this pass's received rows.
 template <typename T, typename Transport>
 inline void maybe_slow_down(const RankState<T, Transport>& s, TaskKind kind) {
-  if (s.faults.slow_rank == s.rank && kind == TaskKind::weight_grad_up)
+  if (kind == TaskKind::weight_grad_up && s.faults.slows(s.rank, FaultInjection::SlowAt::dw1_tasks))
     std::this_thread::sleep_for(std::chrono::duration<double>(s.faults.slow_seconds));
 }
 #endif

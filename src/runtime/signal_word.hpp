@@ -1,6 +1,6 @@
 // The 64-bit signal word of a packet: epoch << 32 | rows. The epoch numbers the pass that
-// sent it, so a word left over from an earlier pass (same buffer, same offset) is never
-// mistaken for this pass's packet, and an expert with no rows still receives one signal
+// sent it, so a word left over from an earlier pass (same slot: WorkspaceLayout::packet_signal
+// alternates two slots by epoch parity) is never mistaken for this pass's packet, and an expert with no rows still receives one signal
 // (rows = 0) — the receiver never has to guess whether a packet is coming.
 #pragma once
 

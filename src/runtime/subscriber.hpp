@@ -119,8 +119,7 @@ FLASHMOE_HOST_DEVICE inline bool poll_partition(const RankState<T, Transport>& s
     for (std::int64_t expert = 0; expert < L; ++expert) {
       const std::int64_t index = l.packet_index(source, expert);
       if (seen[index] != 0) continue;
-      const std::uint64_t word = s.transport.signal_fetch(
-          s.forward() ? l.dispatch_signal(source, expert) : l.gradient_signal(source, expert));
+      const std::uint64_t word = s.transport.signal_fetch(l.packet_signal(s.epoch, source, expert));
       if (signal_epoch(word) != s.epoch) continue;
       seen[index] = 1;
       ++part.packets_seen;

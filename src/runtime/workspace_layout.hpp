@@ -106,8 +106,11 @@ struct WorkspaceLayout {
   bool widened_inputs = false;        // storage ≠ accumulation type: wg, x, b1, b2 widened copies
 
   // ---- symmetric area -----------------------------------------------------------------------
-  Region dispatch_signals;  // u64 [W src][L]: epoch << 32 | rows of the x packet
-  Region gradient_signals;  // u64 [W src][L]: epoch << 32 | rows of the dy packet
+  // u64 [2 epoch parity][W src][L]: epoch << 32 | rows of the pass's packet (x in a forward,
+  // dy in a backward). Two slots, by the parity of the pass's epoch: a peer may be one pass
+  // ahead, and its next signal must not replace one this rank has not seen yet (docs/engine.md,
+  // "Why no fence is needed").
+  Region packet_signals;
   Region combine_counters;  // u64 [token tiles]: y row blocks returned (forward), only grow
   Region dx_counters;       // u64 [token tiles]: dx row blocks returned (backward), only grow
   Region row_origins;       // i32 [2 parity][W src][L][packet_capacity]: token·k + slot
@@ -169,13 +172,12 @@ struct WorkspaceLayout {
                                                  std::int64_t local_expert) const {
     return source_rank * shape.local_experts + local_expert;
   }
-  FLASHMOE_HOST_DEVICE std::size_t dispatch_signal(std::int64_t source_rank,
-                                                   std::int64_t local_expert) const {
-    return dispatch_signals.offset + 8 * idx(packet_index(source_rank, local_expert));
-  }
-  FLASHMOE_HOST_DEVICE std::size_t gradient_signal(std::int64_t source_rank,
-                                                   std::int64_t local_expert) const {
-    return gradient_signals.offset + 8 * idx(packet_index(source_rank, local_expert));
+  FLASHMOE_HOST_DEVICE std::size_t packet_signal(std::uint32_t epoch, std::int64_t source_rank,
+                                                 std::int64_t local_expert) const {
+    const std::int64_t slot = static_cast<std::int64_t>(epoch % 2);
+    return packet_signals.offset +
+           8 * idx(slot * shape.world_size * shape.local_experts +
+                   packet_index(source_rank, local_expert));
   }
   FLASHMOE_HOST_DEVICE std::size_t combine_counter(std::int64_t token_tile) const {
     return combine_counters.offset + 8 * idx(token_tile);
@@ -287,8 +289,7 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
 
   const auto n = [](std::int64_t count) { return static_cast<std::size_t>(count); };
   std::size_t sym = 0;
-  l.dispatch_signals = append(sym, 8 * n(W * L));
-  l.gradient_signals = append(sym, 8 * n(W * L));
+  l.packet_signals = append(sym, 8 * n(2 * W * L));
   l.combine_counters = append(sym, 8 * n(G));
   l.dx_counters = append(sym, 8 * n(G));
   l.row_origins = append(sym, 4 * n(2 * W * L * C));

@@ -6,7 +6,8 @@
 //    changing from pass to pass — submitted without waiting, so every rank runs at its own pace
 //    into its next pass, each pass bitwise equal to the same pass on a fresh layer; two layers
 //    interleaved; a rank that runs late while its peers already dispatch their next forward
-//    into its buffer (the double-buffered received rows keep that safe);
+//    into its buffer (the double-buffered received rows keep that safe); a rank with no tokens
+//    that runs into its next pass before a late peer saw its signal (two signal slots);
 //  - a failed pass cancels the passes submitted after it, and the layer works again afterwards.
 #include <gtest/gtest.h>
 
@@ -196,6 +197,27 @@ TEST(EngineProgram, ARankRunningLateNeverReadsItsPeersNextForward) {
   options.faults.slow_rank = 1;
   options.faults.slow_seconds = 0.01;
   run_sequence(plans, options, "slow rank 1");
+}
+
+// Rank 0 has no tokens, so its packets to rank 1 carry no rows and it needs nothing back from
+// rank 1: it finishes each forward as soon as it served rank 1's packets, and signals its next
+// forward to rank 1 while rank 1 (asleep right after its own dispatch) has not looked at this
+// forward's signals yet. With one signal word per packet, the next pass's signal replaced the
+// unseen one and rank 1 waited for it until it timed out; the two slots by epoch parity keep it.
+TEST(EngineProgram, ARankRunningLateStillSeesAnEmptyPeersSignal) {
+  Config c = small_config(DType::fp32, Activation::relu, 4, 2);
+  c.wait_timeout_s = 20;
+  std::deque<PassPlan> plans;
+  for (int i = 0; i < 3; ++i) {
+    Problem inputs = pass_inputs(c, 2, {0, 40}, 400 + static_cast<std::uint64_t>(i));
+    plans.push_back({false, inputs});
+    if (i == 1) plans.push_back({true, inputs});  // F, F B, F
+  }
+  engine::EngineOptions options = small_tiles(1);
+  options.faults.slow_rank = 1;
+  options.faults.slow_at = runtime::FaultInjection::SlowAt::after_dispatch_signals;
+  options.faults.slow_seconds = 0.2;
+  run_sequence(plans, options, "empty rank 0, slow rank 1");
 }
 
 TEST(EngineProgram, AFailedPassCancelsTheNextOnesAndTheLayerRecovers) {

@@ -65,7 +65,7 @@ TEST(WorkspaceLayout, RegionsAreAlignedDisjointAndInside) {
   for (const Case& c : cases()) {
     const WorkspaceLayout l = WorkspaceLayout::compute(c.shape, c.tiles);
     expect_disjoint_and_aligned(
-        {l.dispatch_signals, l.gradient_signals, l.combine_counters, l.dx_counters, l.row_origins,
+        {l.packet_signals, l.combine_counters, l.dx_counters, l.row_origins,
          l.x_rows, l.dy_rows, l.y_slots, l.dx_slots},
         l.symmetric_bytes, "symmetric");
     expect_disjoint_and_aligned({l.group_tile, l.group_rows, l.group_partials},
@@ -115,7 +115,8 @@ TEST(WorkspaceLayout, SizesFollowTheShape) {
     const WorkspaceLayout l = WorkspaceLayout::compute(s, c.tiles);
     const auto n = [](std::int64_t v) { return static_cast<std::size_t>(v); };
     const std::int64_t packets = s.world_size * s.local_experts;
-    EXPECT_EQ(l.dispatch_signals.bytes, 8 * n(packets));
+    // Packet signals: two slots, by epoch parity.
+    EXPECT_EQ(l.packet_signals.bytes, 2 * 8 * n(packets));
     // Received x rows and their origins: two buffers, by forward parity.
     EXPECT_EQ(l.x_rows.bytes, 2 * s.storage_bytes * n(packets * s.packet_capacity * s.hidden));
     EXPECT_EQ(l.row_origins.bytes, 2 * 4 * n(packets * s.packet_capacity));
@@ -151,9 +152,10 @@ TEST(WorkspaceLayout, IndexHelpersLandInsideTheirRegion) {
     const WorkspaceLayout l = WorkspaceLayout::compute(s, c.tiles);
     const std::int64_t last_source = s.world_size - 1, last_expert = s.local_experts - 1;
     const std::int64_t last_row = s.packet_capacity - 1;
-    EXPECT_EQ(l.dispatch_signal(0, 0), l.dispatch_signals.offset);
-    EXPECT_EQ(l.dispatch_signal(last_source, last_expert) + 8, l.dispatch_signals.end());
-    EXPECT_EQ(l.gradient_signal(last_source, last_expert) + 8, l.gradient_signals.end());
+    EXPECT_EQ(l.packet_signal(2, 0, 0), l.packet_signals.offset);
+    EXPECT_EQ(l.packet_signal(1, last_source, last_expert) + 8, l.packet_signals.end());
+    EXPECT_EQ(l.packet_signal(3, 0, 0), l.packet_signal(1, 0, 0));
+    EXPECT_NE(l.packet_signal(3, 0, 0), l.packet_signal(4, 0, 0));
     EXPECT_EQ(l.combine_counter(l.token_tiles - 1) + 8, l.combine_counters.end());
     EXPECT_EQ(l.dx_counter(l.token_tiles - 1) + 8, l.dx_counters.end());
     EXPECT_EQ(l.row_origin(1, last_source, last_expert, last_row) + 4, l.row_origins.end());
