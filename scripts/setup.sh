@@ -14,6 +14,7 @@ packages=(
                                           # runtime); only a recommendation of libdnnl-dev
   libopenmpi-dev openmpi-bin              # MPI transport
   python3 python3-numpy python3-pytest pybind11-dev python3-torch python3-mpi4py
+  python3-pip                             # the pinned CUDA-side tools below, into .deps/
   debootstrap                             # the test suite's set-up-from-nothing stage
 )
 
@@ -33,7 +34,24 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
+# Where the CUDA toolkit is (nvcc), the CUDA targets' own dependencies, pinned, from PyPI into a
+# folder of this checkout (.deps/, ignored by git) rather than any Python environment: the
+# CUTLASS/CuTe headers (the device tile and its CPU twin) and the SASS tools the CI checks use.
+# The CPU build never needs them.
+deps_dir=${FLASHMOE_DEPS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.deps}
+install_wheel() {  # install_wheel PACKAGE VERSION FOLDER
+  local marker="$deps_dir/$3/.flashmoe-installed-$2"
+  [[ -f $marker ]] && return 0
+  echo "setup: installing $1==$2 into $deps_dir/$3"
+  rm -rf "${deps_dir:?}/$3"
+  /usr/bin/python3 -m pip install --quiet --no-deps --no-input --root-user-action=ignore \
+    --disable-pip-version-check --target "$deps_dir/$3" "$1==$2"
+  touch "$marker"
+}
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  install_wheel nvidia-cutlass 4.2.0.0 cutlass
+  install_wheel nvidia-cuda-cuobjdump 13.2.51 cuobjdump
+  install_wheel nvidia-cuda-nvdisasm 13.2.51 nvdisasm
   echo "setup: all dependencies present (CUDA toolkit found: CUDA targets will be compiled)"
 else
   echo "setup: all dependencies present (no CUDA toolkit: CPU targets only)"

@@ -31,9 +31,10 @@ struct PassLaunch {
 // One launch is one pass of one rank: block b is processor group b, then (dedicated roles) the
 // scheduler and the subscribers, each a block. The device twin of engine::run_participant.
 template <typename T>
-__global__ void persistent_pass_kernel(PassLaunch<T> launch) {
+__global__ void __launch_bounds__(128) persistent_pass_kernel(PassLaunch<T> launch) {
   __shared__ alignas(16) std::byte slot[BlockGroup::kSlotBytes];
-  const BlockGroup group(slot);
+  __shared__ alignas(128) std::byte tile_smem[tile::kDeviceSmemBytes];
+  const BlockGroup group(slot, tile_smem);
   const runtime::RankState<T, Transport> s =
       runtime::make_pass_state(launch.fixed, launch.pass, launch.bindings[launch.fixed.rank]);
   const std::int64_t processors = s.layout.shape.processor_groups;

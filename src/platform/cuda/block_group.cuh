@@ -1,9 +1,9 @@
-// The GPU's worker group (portable/group.hpp): one thread block. sync() is __syncthreads();
-// broadcast goes through a slot of the block's shared memory; the tile operations are run by
-// the whole block. This is the first, simple device tile: every thread computes its share of
-// the output elements (strided), each element one running sum over k in ascending order, so
-// the result does not depend on the block size. Tensor-core tiles (CuTe, mma.sync / wgmma)
-// replace it in the CUDA backend; the group interface stays.
+// The GPU's worker group (portable/group.hpp): one thread block of tile::kDeviceThreads (128)
+// threads. sync() is __syncthreads(); broadcast goes through a slot of the block's shared
+// memory; the tile GEMM is the CuTe block tile (tile/tile_configs.hpp: bf16 on tensor cores
+// where the operands allow, the SIMT configuration of the same template otherwise), staged in
+// the block's shared memory; the activations are the portable element loops, strided over the
+// block's threads.
 #pragma once
 
 #include <cstdint>
@@ -14,14 +14,15 @@
 #include "flashmoe/macros.hpp"
 #include "portable/atomics.hpp"
 #include "portable/tile_ops.hpp"
+#include "tile/tile_configs.hpp"
 
 namespace flashmoe::cuda {
 
 class BlockGroup {
  public:
   static constexpr std::size_t kSlotBytes = 128;
-  // `slot`: kSlotBytes of the block's shared memory.
-  __device__ explicit BlockGroup(std::byte* slot) : slot_(slot) {}
+  // `slot`: kSlotBytes of the block's shared memory; `tile_smem`: tile::kDeviceSmemBytes.
+  __device__ BlockGroup(std::byte* slot, void* tile_smem) : slot_(slot), tile_smem_(tile_smem) {}
 
   __device__ int size() const { return static_cast<int>(blockDim.x); }
   __device__ int rank() const { return static_cast<int>(threadIdx.x); }
@@ -42,19 +43,7 @@ class BlockGroup {
   template <typename In, typename Out>
   __device__ void gemm(const portable::TileGemm<In, Out>& t) const {
     __syncthreads();
-    for (std::int64_t e = threadIdx.x; e < t.m * t.n; e += blockDim.x) {
-      const std::int64_t i = e / t.n, j = e % t.n;
-      Out sum = Out(0);
-      for (std::int64_t p = 0; p < t.k; ++p) {
-        const In a = t.trans_a ? t.a[p * t.lda + i] : t.a[i * t.lda + p];
-        const In b = t.trans_b ? t.b[j * t.ldb + p] : t.b[p * t.ldb + j];
-        sum += static_cast<Out>(to_float(a)) * static_cast<Out>(to_float(b));
-      }
-      if (t.accumulate) sum += t.c[i * t.ldc + j];
-      if (t.bias != nullptr) sum += t.bias[j];
-      t.c[i * t.ldc + j] = sum;
-    }
-    __syncthreads();
+    if (t.m > 0 && t.n > 0) tile::device_tile_gemm(*this, t, tile_smem_);
   }
 
   template <typename T, typename Acc>
@@ -85,6 +74,7 @@ class BlockGroup {
 
  private:
   std::byte* slot_;
+  void* tile_smem_;
 };
 
 }  // namespace flashmoe::cuda
