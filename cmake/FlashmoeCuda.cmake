@@ -2,6 +2,8 @@
 # CMake 3.25 does not know CUDA C++20, so the standard flag is passed by hand, and the
 # architectures are explicit (sm_80, sm_90, and sm_90a for Hopper-only paths): never PTX JIT.
 set(FLASHMOE_HAVE_CUDA OFF)
+set(FLASHMOE_CUDA_ARCHS "80;90;90a" CACHE STRING
+    "CUDA architectures to build machine code for (sm_80 for 8.x, sm_90/sm_90a for Hopper)")
 if(NOT FLASHMOE_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -13,9 +15,12 @@ if(NOT FLASHMOE_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_ARCHITECTURES OFF)
     enable_language(CUDA)
     set(FLASHMOE_HAVE_CUDA ON)
-    set(FLASHMOE_CUDA_FLAGS -std=c++20 --expt-relaxed-constexpr
-        -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90
-        -gencode=arch=compute_90a,code=sm_90a)
+    # Machine code for each architecture of FLASHMOE_CUDA_ARCHS, and no PTX: a GPU it does not
+    # name refuses the kernel (cuda::unavailable_reason says so) rather than JIT-compiling it.
+    set(FLASHMOE_CUDA_FLAGS -std=c++20 --expt-relaxed-constexpr)
+    foreach(arch ${FLASHMOE_CUDA_ARCHS})
+      list(APPEND FLASHMOE_CUDA_FLAGS -gencode=arch=compute_${arch},code=sm_${arch})
+    endforeach()
   elseif(FLASHMOE_CUDA STREQUAL "ON")
     message(FATAL_ERROR "FLASHMOE_CUDA=ON but no CUDA compiler was found (set CUDACXX or "
                         "CMAKE_CUDA_COMPILER, or use FLASHMOE_CUDA=AUTO/OFF)")

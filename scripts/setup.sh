@@ -48,10 +48,25 @@ install_wheel() {  # install_wheel PACKAGE VERSION FOLDER
     --disable-pip-version-check --target "$deps_dir/$3" "$1==$2"
   touch "$marker"
 }
+# The device machine (scripts/device-check.sh) has nvcc and CMake but no package registry: the
+# header-only and source dependencies its build needs travel with the tree from .deps/device/
+# (nlohmann-json's headers and CMake files, GoogleTest's sources — Debian's, as installed above).
+stage_device_sources() {
+  local dir=$deps_dir/device marker=$deps_dir/device/.flashmoe-staged-1
+  [[ -f $marker ]] && return 0
+  echo "setup: staging the device build's sources in $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir/include" "$dir/share/cmake"
+  cp -r /usr/include/nlohmann "$dir/include/"
+  cp -r /usr/share/cmake/nlohmann_json "$dir/share/cmake/"
+  cp -r /usr/src/googletest "$dir/googletest"
+  touch "$marker"
+}
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   install_wheel nvidia-cutlass 4.2.0.0 cutlass
   install_wheel nvidia-cuda-cuobjdump 13.2.51 cuobjdump
   install_wheel nvidia-cuda-nvdisasm 13.2.51 nvdisasm
+  stage_device_sources
   echo "setup: all dependencies present (CUDA toolkit found: CUDA targets will be compiled)"
 else
   echo "setup: all dependencies present (no CUDA toolkit: CPU targets only)"

@@ -12,10 +12,10 @@ except ImportError as error:  # pragma: no cover - depends on how the package wa
         "flashmoe_python_ext and put <build>/python on PYTHONPATH, or `pip install .` "
         "(docs/python.md)") from error
 
-from .functional import backends, make_config, moe
+from .functional import backend_unavailable, backends, make_config, moe
 from .module import MoE
 from .routing import RoutingRecord
 from .world import World
 
 __version__ = _C.__version__
-__all__ = ["MoE", "moe", "RoutingRecord", "World", "backends", "make_config", "__version__"]
+__all__ = ["MoE", "moe", "RoutingRecord", "World", "backend_unavailable", "backends", "make_config", "__version__"]

@@ -176,3 +176,8 @@ def _agreed(check):
 def backends():
     """Names of the backends built into this flashmoe, the default first."""
     return [name for name, _ in _C.backends()]
+
+
+def backend_unavailable(name):
+    """Why backend `name` cannot run on this machine (e.g. 'cuda' without a GPU); '' when it can."""
+    return _C.backend_unavailable(name)

@@ -124,6 +124,11 @@ PYBIND11_MODULE(_C, m) {
       },
       "[(name, summary)] of the backends built in, the default first.");
   m.def("default_backend", [] { return std::string(flashmoe::backends::all().front().name); });
+  m.def(
+      "backend_unavailable",
+      [](const std::string& name) { return find_backend(name).unavailable_reason(); },
+      py::arg("name"),
+      "Why the backend cannot run on this machine (e.g. no GPU for 'cuda'); '' when it can.");
   m.def("mpi_built", &mpi_built, "Whether this extension was built with the MPI transport.");
   m.def("mpi_world", &mpi_world, py::call_guard<py::gil_scoped_release>(),
         "(size, rank) of MPI_COMM_WORLD; initialises MPI (THREAD_MULTIPLE) unless already done.");

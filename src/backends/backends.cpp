@@ -1,7 +1,12 @@
 #include "backends/backends.hpp"
 
 #include "engine/engine.hpp"
+#include "flashmoe/error.hpp"
 #include "reference/reference.hpp"
+
+#if FLASHMOE_HAVE_CUDA_ENGINE
+#include "engine/cuda/cuda_layer.hpp"
+#endif
 
 namespace flashmoe::backends {
 namespace {
@@ -23,12 +28,48 @@ bool cpu_engine_supports(const Config& config) {
   return config.dtype != DType::fp16;
 }
 
+// The fused engine on the GPU: every rank a partition of one GPU's blocks, one launch per pass.
+// Without a usable GPU it says why (cuda::Layer checks the device first).
+Results run_cuda_engine(const Problem& problem, const Options& options) {
+#if FLASHMOE_HAVE_CUDA_ENGINE
+  cuda::CudaOptions cuda_options;
+  cuda_options.scheduling =
+      options.dedicated_roles ? runtime::Scheduling::dedicated : runtime::Scheduling::shared;
+  cuda_options.subscribers = options.subscribers;
+  return cuda::run_on_gpu(problem, cuda_options);
+#else
+  (void)problem;
+  (void)options;
+  throw Error(
+      "backend cuda: this build of flashmoe has no CUDA engine (it was configured without the "
+      "CUDA toolkit or without the CUTLASS headers, which scripts/setup.sh installs where nvcc "
+      "is)");
+#endif
+}
+
+bool cuda_engine_supports(const Config& config) {
+  return FLASHMOE_HAVE_CUDA_ENGINE && config.dtype != DType::fp16;
+}
+
+std::string cuda_engine_unavailable() {
+#if FLASHMOE_HAVE_CUDA_ENGINE
+  return cuda::unavailable_reason();
+#else
+  return "this build of flashmoe has no CUDA engine (built without the CUDA toolkit or the "
+         "CUTLASS headers)";
+#endif
+}
+
 std::vector<Backend> make_table() {
   return {
       {"cpu",
        "the fused engine: one persistent tile-pipelined program per rank, ranks as threads "
        "(fp64, fp32, bf16)",
        true, true, &run_cpu_engine, &cpu_engine_supports},
+      {"cuda",
+       "the fused engine on one GPU: one persistent kernel per pass, ranks as partitions of the "
+       "GPU (fp64, fp32, bf16; needs a GPU of compute capability 8.x or 9.0)",
+       false, false, &run_cuda_engine, &cuda_engine_supports, &cuda_engine_unavailable},
       {"reference", "naive fp64/fp32 implementation of SPEC (the oracle; slow)", false, false,
        &run_reference, nullptr},
   };

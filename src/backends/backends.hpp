@@ -32,8 +32,12 @@ struct Backend {
   // Whether the backend runs this configuration (the cpu engine refuses fp16); nullptr: every
   // configuration.
   bool (*supports)(const Config& config) = nullptr;
+  // Why the backend cannot run on this machine ("no CUDA GPU is present ..."), empty when it
+  // can; nullptr: it always can.
+  std::string (*unavailable)() = nullptr;
 
   bool runs(const Config& config) const { return supports == nullptr || supports(config); }
+  std::string unavailable_reason() const { return unavailable == nullptr ? "" : unavailable(); }
 };
 
 const std::vector<Backend>& all();

@@ -86,10 +86,13 @@ std::string config_keys_help() {
 
 std::string run_help() {
   std::string backends_text;
-  for (const Backend& backend : backends())
+  for (const Backend& backend : backends()) {
     backends_text += "  " + std::string(backend.name) +
                      (&backend == &default_backend() ? " (default)" : "") + ": " +
                      std::string(backend.summary) + '\n';
+    if (const std::string reason = backend.unavailable_reason(); !reason.empty())
+      backends_text += "      cannot run here: " + reason + '\n';
+  }
   return "usage: flashmoe run [options] [--KEY VALUE | KEY=VALUE ...]\n"
          "\n"
          "Runs one MoE layer call (forward, and backward with --backward) on every rank — ranks\n"

@@ -63,35 +63,6 @@ void check_engine_problem(const Problem& problem) {
                  "engine (allowed: fp64, fp32, bf16)");
 }
 
-std::string timeout_message(int rank, double timeout_s, runtime::PassKind pass, std::uint32_t epoch,
-                            const runtime::WaitDescription& d) {
-  using What = runtime::WaitDescription::What;
-  const bool forward = pass == runtime::PassKind::forward;
-  std::string what;
-  switch (d.what) {
-    case What::packet:
-      what =
-          detail::concat("the ", forward ? "dispatch" : "gradient (dy)", " packet of local expert ",
-                         d.expert, " from rank ", d.source, " (signal epoch ", epoch, ")");
-      break;
-    case What::rows:
-      what =
-          detail::concat("the returned ", forward ? "expert output (y)" : "input gradient (dx)",
-                         " rows of token tile ", d.tile, " (tokens ", d.first_token, "..",
-                         d.last_token, "): ", d.arrived, " of ", d.expected, " row blocks arrived");
-      break;
-    case What::own_participants:
-      what = "its own program's other participants to leave the previous pass or open this one";
-      break;
-    case What::tasks:
-    case What::nothing:
-      what = detail::concat(d.pending, " unfinished tasks of its own");
-      break;
-  }
-  return detail::concat("rank ", rank, " timed out after ", timeout_s, " s in the ",
-                        forward ? "forward" : "backward", " pass waiting for ", what);
-}
-
 Layer::Layer(const Problem& problem, EngineOptions options) {
   check_engine_problem(problem);
   switch (problem.config.dtype) {

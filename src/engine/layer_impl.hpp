@@ -30,8 +30,8 @@
 #include "engine/pass_channel.hpp"
 #include "engine/rank_workspace.hpp"
 #include "flashmoe/error.hpp"
-#include "math/capacity.hpp"
 #include "platform/cpu/trace.hpp"
+#include "runtime/layer_setup.hpp"
 
 namespace flashmoe::engine {
 
@@ -96,9 +96,7 @@ class LayerImpl final : public Layer::Impl {
     settings_.scheduling = options_.scheduling;
     settings_.timeout_ns = static_cast<std::int64_t>(config_.wait_timeout_s * 1e9);
     participants_ = static_cast<int>(runtime::participants(layout_.shape, settings_));
-    const runtime::LayerSettings layer{config_.activation,  is_gated(config_.activation),
-                                       config_.bias,        config_.normalize_weights,
-                                       config_.drop_tokens, config_.capacity_factor};
+    const runtime::LayerSettings layer = runtime::layer_settings(config_);
     for (const int r : world_->local_ranks()) {
       if (!world_->buffers_zeroed())
         clear_except(world_->buffer(r), layout_.symmetric_bytes, symmetric_data_regions(layout_));
@@ -186,24 +184,10 @@ class LayerImpl final : public Layer::Impl {
   static constexpr std::uint64_t kChannelDepth = 4;
 
   runtime::WorkspaceLayout make_layout(int processor_groups) const {
-    runtime::LayerShape shape;
-    shape.world_size = problem_.world_size;
-    shape.experts = config_.experts;
-    shape.local_experts = config_.local_experts(problem_.world_size);
-    shape.top_k = config_.top_k;
-    shape.hidden = config_.hidden;
-    shape.ffn = config_.ffn;
-    shape.w1_rows = config_.w1_rows();
-    shape.max_tokens = config_.max_tokens;
-    shape.packet_capacity = std::max<std::int64_t>(
-        1, math::expert_capacity(config_.max_tokens, config_.top_k, config_.experts,
-                                 config_.capacity_factor, config_.drop_tokens));
-    shape.storage_bytes = sizeof(T);
-    shape.accumulate_bytes = sizeof(Acc);
-    shape.processor_groups = processor_groups;
-    shape.group_size = options_.group_size;
-    shape.subscriber_partitions = options_.subscribers;
-    return runtime::WorkspaceLayout::compute(shape, options_.tiles);
+    return runtime::WorkspaceLayout::compute(
+        runtime::layer_shape(config_, problem_.world_size, sizeof(T), sizeof(Acc), processor_groups,
+                             options_.group_size, options_.subscribers),
+        options_.tiles);
   }
 
   void check_inputs(runtime::PassKind kind, const Problem& inputs) const {

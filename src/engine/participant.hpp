@@ -15,6 +15,7 @@
 #include "flashmoe/error.hpp"
 #include "platform/cpu/thread_group.hpp"
 #include "platform/cpu/trace.hpp"
+#include "runtime/layer_setup.hpp"
 #include "runtime/program.hpp"
 
 namespace flashmoe::engine {
@@ -45,10 +46,6 @@ class StatsHooks {
   int rank_, participant_;
   const char* pass_;
 };
-
-// The TimeoutError message of a pass that gave up waiting.
-std::string timeout_message(int rank, double timeout_s, runtime::PassKind pass, std::uint32_t epoch,
-                            const runtime::WaitDescription& waited_for);
 
 // Everything a participant of rank `rank` needs; fixed for the layer's life.
 template <typename T, typename Transport>
@@ -95,9 +92,9 @@ void run_participant(const ParticipantContext<T, Transport>& c, const cpu::Threa
       const runtime::Outcome outcome =
           runtime::run_pass(s, group, c.settings, c.role, scratch, hooks);
       if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
-        c.channel->record_error(
-            epoch, std::make_exception_ptr(TimeoutError(
-                       timeout_message(c.rank, c.timeout_s, s.pass, s.epoch, outcome.waited_for))));
+        c.channel->record_error(epoch,
+                                std::make_exception_ptr(TimeoutError(runtime::timeout_message(
+                                    c.rank, c.timeout_s, s.pass, s.epoch, outcome.waited_for))));
         s.transport.raise_abort(s.epoch);  // every rank stops waiting for this pass
       }
     } catch (const cpu::GroupAborted&) {

@@ -10,7 +10,7 @@
 namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_combine_tile(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_combine_tile(const RankState<T, Transport>& s, const Group& g,
                                                   std::int64_t tile) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;

@@ -48,7 +48,7 @@ FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T, Tran
 }
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_dispatch_tile(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_dispatch_tile(const RankState<T, Transport>& s, const Group& g,
                                                    std::int64_t tile) {
   const WorkspaceLayout& l = s.layout;
   const std::int64_t E = s.experts(), H = s.hidden(), k = s.top_k(), L = s.local_experts();

@@ -16,7 +16,7 @@
 namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_expert_up(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_up(const RankState<T, Transport>& s, const Group& g,
                                                const Task& task) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
@@ -92,7 +92,7 @@ FLASHMOE_HOST_DEVICE inline void return_rows(const RankState<T, Transport>& s, c
 }
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_expert_down(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_down(const RankState<T, Transport>& s, const Group& g,
                                                  const Task& task, const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;

@@ -16,7 +16,7 @@
 namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_gate_tile(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_gate_tile(const RankState<T, Transport>& s, const Group& g,
                                                std::int64_t tile) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
@@ -60,7 +60,7 @@ FLASHMOE_HOST_DEVICE inline void signal_dispatch_packets(const RankState<T, Tran
                                                          const Group& g);
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_route(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_route(const RankState<T, Transport>& s, const Group& g,
                                            const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;

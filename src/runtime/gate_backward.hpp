@@ -22,7 +22,7 @@
 namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_gate_gradient_tile(const RankState<T, Transport>& s,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_gate_gradient_tile(const RankState<T, Transport>& s,
                                                         const Group& g, std::int64_t tile,
                                                         const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
@@ -97,7 +97,7 @@ FLASHMOE_HOST_DEVICE inline void run_gate_gradient_tile(const RankState<T, Trans
 }
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_announce_gradients(const RankState<T, Transport>& s,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_announce_gradients(const RankState<T, Transport>& s,
                                                         const Group& g) {
   using Acc = accumulate_t<T>;
   const std::int64_t L = s.local_experts(), E = s.experts(), H = s.hidden();
@@ -118,7 +118,7 @@ FLASHMOE_HOST_DEVICE inline void run_announce_gradients(const RankState<T, Trans
 }
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_gate_weight_grad(const RankState<T, Transport>& s,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_gate_weight_grad(const RankState<T, Transport>& s,
                                                       const Group& g, std::int64_t column) {
   using Acc = accumulate_t<T>;
   const std::int64_t E = s.experts(), H = s.hidden();
@@ -130,7 +130,7 @@ FLASHMOE_HOST_DEVICE inline void run_gate_weight_grad(const RankState<T, Transpo
 }
 
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void run_input_grad_tile(const RankState<T, Transport>& s,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_input_grad_tile(const RankState<T, Transport>& s,
                                                      const Group& g, std::int64_t tile,
                                                      const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;

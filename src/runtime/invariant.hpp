@@ -1,6 +1,7 @@
 // A broken invariant of the program ends it loudly, never by dropping work: on the host a
 // flashmoe::Error naming the rank and what broke; on the device the same message is printed and
-// the kernel traps (there is no recovering from a sizing or protocol bug).
+// the kernel traps (there is no recovering from a sizing or protocol bug). On the device each is
+// a call of its own: printf's argument buffer stays in its frame, off the kernel's hot path.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@
 namespace flashmoe::runtime {
 
 // A push past the queue's capacity: WorkspaceLayout::task_capacity was computed too small.
-FLASHMOE_HOST_DEVICE inline void fail_queue_overflow(int rank, std::uint64_t capacity) {
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void fail_queue_overflow(int rank, std::uint64_t capacity) {
 #if defined(__CUDA_ARCH__)
   printf("flashmoe: rank %d: task queue overflow (capacity %llu)\n", rank,
          static_cast<unsigned long long>(capacity));
@@ -28,7 +29,7 @@ FLASHMOE_HOST_DEVICE inline void fail_queue_overflow(int rank, std::uint64_t cap
 }
 
 // A dy packet whose row count differs from its forward packet's: the ranks disagree on routing.
-FLASHMOE_HOST_DEVICE inline void fail_packet_mismatch(int rank, int source_rank, int local_expert,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void fail_packet_mismatch(int rank, int source_rank, int local_expert,
                                                       std::uint64_t forward_rows,
                                                       std::uint64_t gradient_rows) {
 #if defined(__CUDA_ARCH__)

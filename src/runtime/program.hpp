@@ -122,7 +122,7 @@ FLASHMOE_HOST_DEVICE inline bool wait_for_at_least(const RankState<T, Transport>
 // Group 0's part of entering a pass: everything the rank owns for one pass starts afresh, and
 // the first tasks are queued. Runs while no other participant of the rank is in a pass.
 template <typename T, typename Transport, typename Group>
-FLASHMOE_HOST_DEVICE inline void begin_pass(const RankState<T, Transport>& s, const Group& g) {
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void begin_pass(const RankState<T, Transport>& s, const Group& g) {
   const WorkspaceLayout& l = s.layout;
   zero_region(s, g, l.control);
   zero_region(s, g, l.subscriber_partitions);
@@ -236,7 +236,7 @@ struct Step {
 };
 
 template <typename T, typename Transport, typename Group, typename Hooks>
-FLASHMOE_HOST_DEVICE inline Step next_step(const RankState<T, Transport>& s, const Group& g,
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankState<T, Transport>& s, const Group& g,
                                            const ProgramSettings& settings, std::int64_t index,
                                            std::uint64_t taken, int& attempt, Hooks& hooks) {
   Step step;

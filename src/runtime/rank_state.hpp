@@ -192,13 +192,12 @@ struct RankState {
   FLASHMOE_HOST_DEVICE bool aborted() const { return transport.aborted(epoch); }
 };
 
-// The rank's fixed set-up and one pass's descriptor and binding → that pass's state.
+// A copy of the rank's fixed set-up becomes one pass's state (in place: on the device the state
+// lives in shared memory, and a second copy on the stack would be local memory).
 template <typename T, typename Transport>
-FLASHMOE_HOST_DEVICE inline RankState<T, Transport> make_pass_state(
-    const RankState<T, Transport>& fixed, const PassDescriptor& pass,
-    const PassBinding<T>& binding) {
+FLASHMOE_HOST_DEVICE inline void apply_pass(RankState<T, Transport>& s, const PassDescriptor& pass,
+                                            const PassBinding<T>& binding) {
   using Acc = accumulate_t<T>;
-  RankState<T, Transport> s = fixed;
   const WorkspaceLayout& l = s.layout;
   s.epoch = pass.epoch;
   s.pass = pass.kind;
@@ -221,6 +220,15 @@ FLASHMOE_HOST_DEVICE inline RankState<T, Transport> make_pass_state(
     s.b1 = binding.b1 != nullptr ? s.template own<Acc>(l.b1_acc) : nullptr;
     s.b2 = binding.b2 != nullptr ? s.template own<Acc>(l.b2_acc) : nullptr;
   }
+}
+
+// The rank's fixed set-up and one pass's descriptor and binding → that pass's state.
+template <typename T, typename Transport>
+FLASHMOE_HOST_DEVICE inline RankState<T, Transport> make_pass_state(
+    const RankState<T, Transport>& fixed, const PassDescriptor& pass,
+    const PassBinding<T>& binding) {
+  RankState<T, Transport> s = fixed;
+  apply_pass(s, pass, binding);
   return s;
 }
 

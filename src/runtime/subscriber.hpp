@@ -105,7 +105,7 @@ FLASHMOE_HOST_DEVICE inline void on_gradient_packet(const RankState<T, Transport
 // One sweep over partition p's not-yet-seen arrivals; true when it scheduled anything or
 // finished the partition. The caller holds the partition.
 template <typename T, typename Transport>
-FLASHMOE_HOST_DEVICE inline bool poll_partition(const RankState<T, Transport>& s, std::int64_t p) {
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline bool poll_partition(const RankState<T, Transport>& s, std::int64_t p) {
   const WorkspaceLayout& l = s.layout;
   SubscriberPartition& part = s.partition(p);
   if (part.done != 0) return false;

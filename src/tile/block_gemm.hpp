@@ -75,7 +75,7 @@ CUTE_HOST_DEVICE void load_slice(const TiledCopy& tiled_copy, const ThrCopy& thr
 // on return C is written and visible to every member. TIn / TAcc are CuTe's element types
 // (cute::bfloat16_t, float, double; see tile_configs.hpp for the mapping).
 template <typename Config, typename Group, typename TIn, typename TAcc>
-CUTE_HOST_DEVICE void block_gemm(const Group& g, const portable::TileGemm<TIn, TAcc>& t,
+CUTE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE void block_gemm(const Group& g, const portable::TileGemm<TIn, TAcc> t,
                                  void* smem) {
   using namespace cute;
   using BlockM = Int<Config::kBlockM>;

@@ -150,6 +150,12 @@ struct Sm80Bf16TNTwin {
   static constexpr std::size_t kSmemBytes = Sm80Bf16TN::kSmemBytes;
 };
 
+// Threads of the device's worker group (a thread block): every device configuration's TiledMMA
+// has exactly this many.
+inline constexpr int kDeviceThreads = 128;
+static_assert(cute::size(Sm80Bf16TN::TiledMma{}) == kDeviceThreads);
+static_assert(cute::size(Simt<float, float, Major::k, Major::k>::TiledMma{}) == kDeviceThreads);
+
 // Shared memory the device's block tiles need at most (the persistent kernel's allocation).
 inline constexpr std::size_t kDeviceSmemBytes = Sm80Bf16TN::kSmemBytes;
 

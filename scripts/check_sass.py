@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Checks the persistent kernel's machine code without a GPU (CI's stand-in for running it).
+
+Reads an object file built by nvcc (src/engine/cuda/kernels.cu) with cuobjdump and fails unless,
+for every architecture it holds:
+  - the bf16 persistent kernel issues HMMA.16816.F32.BF16 (mma.sync m16n8k16: the expert GEMMs'
+    tensor-core tile, tile::Sm80Bf16TN);
+  - every persistent kernel's registers and static shared memory allow at least
+    --min-blocks-per-sm co-resident blocks of --threads threads (what the launcher plans with);
+  - every persistent kernel's stack (local memory per thread: register spills, the call ABI's
+    saved registers, local arrays) is at most --max-stack-bytes. The goal is 0; the budget CI
+    passes is the measured figure, so that local memory can shrink but never grow unnoticed.
+The kernel's SASS holds its non-inlined callees (whole-program compilation), so every count is
+per kernel. cuobjdump needs nvdisasm: on PATH, or NVDISASM_PATH.
+
+Usage: check_sass.py --cuobjdump PATH OBJECT [--threads 128] [--min-blocks-per-sm 2]
+                     [--max-stack-bytes N]
+Prints one line per architecture and kernel, and the verdict last; exit status 1 on a failure,
+2 on a usage or tool error.
+"""
+
+import argparse
+import re
+import subprocess
+import sys
+
+# Per architecture: registers per SM, and the register allocation unit per warp.
+REGISTERS_PER_SM = {"sm_80": 65536, "sm_90": 65536, "sm_90a": 65536}
+SHARED_PER_SM = {"sm_80": 167936, "sm_90": 233472, "sm_90a": 233472}
+MAX_BLOCKS_PER_SM = {"sm_80": 32, "sm_90": 32, "sm_90a": 32}
+REGISTER_UNIT = 256  # registers are allocated per warp in units of 256
+
+KERNEL = "persistent_pass_kernel"
+BF16 = "bfloat16"
+HMMA = "HMMA.16816.F32.BF16"
+
+
+def run(tool, *args):
+    try:
+        done = subprocess.run([tool, *args], capture_output=True, text=True, check=False)
+    except OSError as error:
+        sys.exit(f"check_sass: cannot run {tool}: {error}")
+    if done.returncode != 0:
+        print(done.stderr, file=sys.stderr)
+        sys.exit(2)
+    return done.stdout
+
+
+def demangle(names):
+    if not names:
+        return {}
+    done = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True)
+    return dict(zip(names, done.stdout.splitlines())) if done.returncode == 0 else {
+        n: n for n in names}
+
+
+def split_by_arch(text, header):
+    """{arch: section text} for cuobjdump output whose sections start with `arch = sm_XX`."""
+    sections, arch, lines = {}, None, []
+    for line in text.splitlines():
+        m = re.match(r"\s*arch = (sm_\w+)", line)
+        if m:
+            if arch:
+                sections.setdefault(arch, []).extend(lines)
+            arch, lines = m.group(1), []
+        elif arch:
+            lines.append(line)
+    if arch:
+        sections.setdefault(arch, []).extend(lines)
+    return {a: "\n".join(ls) for a, ls in sections.items()}
+
+
+def functions_in_sass(section):
+    """{mangled function name: [instruction lines]} of one architecture's SASS."""
+    functions, name = {}, None
+    for line in section.splitlines():
+        m = re.match(r"\s*Function : (\S+)", line)
+        if m:
+            name = m.group(1)
+            functions[name] = []
+        elif name and re.search(r"/\*[0-9a-f]{4,}\*/", line):
+            functions[name].append(line)
+    return functions
+
+
+def resources(section):
+    """{mangled function name: {REG, STACK, SHARED, LOCAL}} from cuobjdump -res-usage."""
+    usage = {}
+    lines = section.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*Function (\S+):", line)
+        if m and i + 1 < len(lines):
+            usage[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", lines[i + 1])}
+    return usage
+
+
+def blocks_per_sm(arch, registers, shared, threads):
+    warps = (threads + 31) // 32
+    per_warp = (registers * 32 + REGISTER_UNIT - 1) // REGISTER_UNIT * REGISTER_UNIT
+    by_registers = REGISTERS_PER_SM[arch] // max(per_warp * warps, 1)
+    by_shared = SHARED_PER_SM[arch] // max(shared, 1)
+    return min(by_registers, by_shared, MAX_BLOCKS_PER_SM[arch])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("object")
+    parser.add_argument("--cuobjdump", required=True)
+    parser.add_argument("--threads", type=int, default=128)
+    parser.add_argument("--min-blocks-per-sm", type=int, default=2)
+    parser.add_argument("--max-stack-bytes", type=int, default=None)
+    args = parser.parse_args()
+
+    sass = split_by_arch(run(args.cuobjdump, "-sass", args.object), "sass")
+    usage = split_by_arch(run(args.cuobjdump, "-res-usage", args.object), "res")
+    if not sass:
+        print(f"check_sass: no SASS in {args.object} (built for PTX only?)")
+        return 1
+    failures = []
+    for arch in sorted(sass):
+        if arch not in REGISTERS_PER_SM:
+            failures.append(f"{arch}: unexpected architecture")
+            continue
+        functions = functions_in_sass(sass[arch])
+        names = demangle(list(functions))
+        used = resources(usage.get(arch, ""))
+        kernels = [f for f in functions if KERNEL in f]
+        if not kernels:
+            failures.append(f"{arch}: no {KERNEL} in the object")
+        for f in kernels:
+            name = re.sub(r"\(.*", "", names.get(f, f))
+            lines = functions[f]
+            hmma = sum(HMMA in line for line in lines)
+            local = sum(bool(re.search(r"\b(LDL|STL)(\.\w+)*\b", line)) for line in lines)
+            u = used.get(f, {})
+            reg, shared, stack = u.get("REG", 0), u.get("SHARED", 0), u.get("STACK", 0)
+            blocks = blocks_per_sm(arch, reg, shared, args.threads)
+            print(f"{arch}: {name}: {reg} registers, {shared} B shared, {stack} B stack "
+                  f"({local} LDL/STL), {blocks} blocks/SM of {args.threads} threads, "
+                  f"{hmma} {HMMA}")
+            if BF16 in name and hmma == 0:
+                failures.append(f"{arch}: {name} issues no {HMMA}: its expert GEMMs are not on "
+                                f"tensor cores")
+            if blocks < args.min_blocks_per_sm:
+                failures.append(f"{arch}: {name} allows {blocks} blocks per SM, the launcher "
+                                f"expects {args.min_blocks_per_sm}")
+            if args.max_stack_bytes is not None and stack > args.max_stack_bytes:
+                failures.append(f"{arch}: {name} uses {stack} B of stack per thread, over the "
+                                f"budget of {args.max_stack_bytes}")
+    for failure in failures:
+        print("FAIL", failure)
+    print("check_sass:", "FAIL" if failures else "PASS", f"({len(sass)} architectures)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

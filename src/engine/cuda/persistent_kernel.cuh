@@ -1,0 +1,79 @@
+// The persistent kernel (its launch: world_launch.cuh). Every block builds its rank's pass state
+// once, in shared memory — the program passes it by reference everywhere, and a copy in
+// registers or on the stack would spill —, then runs its participant's part of the pass and
+// leaves it; a participant that gave up waiting records why (FailureRecord) and raises the
+// world's abort for the pass, so every other block stops waiting too.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/cuda/world_launch.cuh"
+#include "platform/cuda/block_group.cuh"
+#include "tile/tile_configs.hpp"
+
+namespace flashmoe::cuda {
+
+static_assert(kBlockThreads == tile::kDeviceThreads, "a block is one device tile's worker group");
+
+namespace kernel_detail {
+
+template <typename T>
+__device__ void record_failure(const WorldLaunch<T>& launch, int rank, int block,
+                               const runtime::Outcome& outcome) {
+  FailureRecord& r = *launch.failure;
+  if (portable::exchange_acq_rel<portable::Scope::system>(r.claimed, std::uint32_t{1}) != 0) return;
+  r.epoch = launch.pass.epoch;
+  r.rank = rank;
+  r.block = block;
+  r.waited_for = outcome.waited_for;
+  __threadfence_system();
+}
+
+}  // namespace kernel_detail
+
+template <typename T>
+__global__ void __launch_bounds__(kBlockThreads)
+    persistent_pass_kernel(const __grid_constant__ WorldLaunch<T> launch) {
+  using State = runtime::RankState<T, Transport>;
+  __shared__ alignas(16) std::byte slot[BlockGroup::kSlotBytes];
+  __shared__ alignas(128) std::byte tile_smem[tile::kDeviceSmemBytes];
+  __shared__ alignas(16) std::byte state_bytes[sizeof(State)];
+  const int rank = static_cast<int>(blockIdx.x) / launch.blocks_per_rank;
+  const std::int64_t block = static_cast<std::int64_t>(blockIdx.x) % launch.blocks_per_rank;
+  // The rank's fixed state, copied by the whole block in words, then made this pass's.
+  static_assert(sizeof(State) % 8 == 0 && std::is_trivially_copyable_v<State>);
+  const auto* from = reinterpret_cast<const std::uint64_t*>(&launch.fixed[rank]);
+  auto* to = reinterpret_cast<std::uint64_t*>(state_bytes);
+  for (unsigned i = threadIdx.x; i < sizeof(State) / 8; i += blockDim.x) to[i] = from[i];
+  __syncthreads();
+  State& state = *reinterpret_cast<State*>(state_bytes);
+  if (threadIdx.x == 0) runtime::apply_pass(state, launch.pass, launch.bindings[rank]);
+  __syncthreads();
+  const State& s = state;
+  const BlockGroup group(slot, tile_smem);
+
+  const std::int64_t processors = s.layout.shape.processor_groups;
+  const runtime::Role role =
+      block < processors ? runtime::Role{runtime::Role::Kind::processor, block}
+      : block == processors
+          ? runtime::Role{runtime::Role::Kind::scheduler, 0}
+          : runtime::Role{runtime::Role::Kind::subscriber, block - processors - 1};
+  const runtime::GroupScratch<T> scratch =
+      block < processors
+          ? runtime::group_scratch<T>(
+                s.layout,
+                launch.scratch + (static_cast<std::int64_t>(rank) * processors + block) *
+                                     static_cast<std::int64_t>(s.layout.group_scratch_bytes))
+          : runtime::GroupScratch<T>{};
+  runtime::NoHooks hooks;
+  const runtime::Outcome outcome =
+      runtime::run_pass(s, group, launch.settings, role, scratch, hooks);
+  if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
+    kernel_detail::record_failure(launch, rank, static_cast<int>(block), outcome);
+    s.transport.raise_abort(s.epoch);  // every rank stops waiting for this pass
+  }
+  runtime::leave_pass(s, group, launch.settings, hooks);
+}
+
+}  // namespace flashmoe::cuda
