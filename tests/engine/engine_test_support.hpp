@@ -63,9 +63,9 @@ inline test::RoutingCheckCounts expect_matches_reference(const Problem& problem,
   const test::RoutingCheckCounts counts =
       test::expect_routing_follows_spec(problem, engine_results, what);
   if (counts.near_ties > 0)
-    std::cout << "[ routing  ] " << what << ": top-k compared on " << counts.tokens - counts.near_ties
-              << " of " << counts.tokens << " tokens (" << counts.near_ties
-              << " near-ties left out)\n";
+    std::cout << "[ routing  ] " << what << ": top-k compared on "
+              << counts.tokens - counts.near_ties << " of " << counts.tokens << " tokens ("
+              << counts.near_ties << " near-ties left out)\n";
   const RoutingOverride routing = test::routing_of(engine_results);
   const Results expected = reference::run(problem, reference::Precision::fp64, &routing);
   const double tol = test::spec_tolerance(problem.config.dtype);

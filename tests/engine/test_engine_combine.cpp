@@ -1,7 +1,7 @@
-// Combine order (SPEC §2.7): out[t] = Σ_j [slot j kept]·w[t,j]·y_{e_j}(x_t), summed in increasing
-// j. The returned y rows stay in the rank's symmetric buffer after a forward, so the test sums
-// them itself in that order and requires the engine's out bit for bit; a tolerance against the
-// reference could not tell one order from another.
+// Combine order (SPEC §2.7): out[t] = Σ_j [slot j kept]·w[t,j]·y_{e_j}(x_t), summed in
+// increasing j. The returned y rows stay in the rank's symmetric buffer after a forward, so the
+// test sums them itself in that order and requires the engine's out bit for bit; a tolerance
+// against the reference could not tell one order from another.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -25,7 +25,8 @@ std::vector<float> combined(const engine::Layer& layer, const Routing& routing, 
     std::vector<float> y(static_cast<std::size_t>(H));
     std::memcpy(y.data(), layer.symmetric_buffer(rank) + layer.layout().y_slot(t, j),
                 static_cast<std::size_t>(H) * sizeof(float));
-    for (std::int64_t h = 0; h < H; ++h) out[static_cast<std::size_t>(h)] += w * y[static_cast<std::size_t>(h)];
+    for (std::int64_t h = 0; h < H; ++h)
+      out[static_cast<std::size_t>(h)] += w * y[static_cast<std::size_t>(h)];
   }
   return out;
 }

@@ -54,15 +54,16 @@ TEST(EngineRouting, AllTokensToOneExpertAndAnUnusedExpert) {
   for (const DType dtype : {DType::fp64, DType::fp32, DType::bf16}) {
     // Expert 3 overflows with factor 1 (every token wants it) and keeps only a few tokens with
     // factor 0.25 (heavy drops); dropless keeps them all.
-    for (const Capacity capacity : {Capacity{true, 1.0}, Capacity{true, 0.25}, Capacity{false, 1.0}}) {
+    for (const Capacity capacity :
+         {Capacity{true, 1.0}, Capacity{true, 0.25}, Capacity{false, 1.0}}) {
       Config c = small_config(dtype, Activation::silu, 8, 2);
       c.drop_tokens = capacity.drop;
       c.capacity_factor = capacity.factor;
       const Problem problem = skewed_problem(c, 2, {65, 33}, 3, 5);
       const Results results = engine::run_in_process(problem, small_tiles(2));
-      const std::string what = "skewed " + std::string(to_string(dtype)) +
-                               (capacity.drop ? " drop, factor " + std::to_string(capacity.factor)
-                                              : " dropless");
+      const std::string what =
+          "skewed " + std::string(to_string(dtype)) +
+          (capacity.drop ? " drop, factor " + std::to_string(capacity.factor) : " dropless");
       for (std::size_t r = 0; r < results.ranks.size(); ++r) {
         const Routing& routing = results.ranks[r].routing;
         const std::int64_t S = problem.tokens(static_cast<int>(r));
@@ -94,8 +95,7 @@ Problem tied_problem(DType dtype, int world_size, const std::vector<std::int64_t
   for (RankInputs& in : problem.ranks)
     for (std::int64_t t = 0; t < in.x.dim(0); ++t)
       for (std::int64_t h = 0; h < H; ++h)
-        in.x.set(t * H + h,
-                 t % 3 == 2 ? 0.0 : static_cast<double>((t * 7 + h * 3) % 9 - 4) / 4.0);
+        in.x.set(t * H + h, t % 3 == 2 ? 0.0 : static_cast<double>((t * 7 + h * 3) % 9 - 4) / 4.0);
   return problem;
 }
 

@@ -56,7 +56,8 @@ TEST(TaskQueue, ConcurrentProducersAndConsumersTakeEachTaskOnce) {
   for (int c = 0; c < kConsumers; ++c)
     threads.emplace_back([&] {
       Task task;
-      while (total.load() + refused.load() < kTasks && std::chrono::steady_clock::now() < deadline) {
+      while (total.load() + refused.load() < kTasks &&
+             std::chrono::steady_clock::now() < deadline) {
         if (q.try_pop(task)) {
           taken[static_cast<std::size_t>(task.tile)].fetch_add(1);
           total.fetch_add(1);

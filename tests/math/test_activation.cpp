@@ -42,8 +42,7 @@ TEST(Activation, KnownValues) {
   EXPECT_NEAR(activate(Activation::gelu_tanh, -0.5), -0.1542859901748560779622427, 1e-15);
   EXPECT_NEAR(activate(Activation::gelu_tanh, 2.0), 1.954597694087775018781041, 1e-15);
   EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, 1.0), 1.082964083845782555139642, 1e-14);
-  EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, -0.5), 0.1326300964653576884398291,
-              1e-14);
+  EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, -0.5), 0.1326300964653576884398291, 1e-14);
   EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, 2.0), 1.086099256623618381564514, 1e-14);
   EXPECT_NEAR(activate(Activation::silu, 1.0), 1.0 / (1.0 + std::exp(-1.0)), 1e-15);
   EXPECT_EQ(activate(Activation::silu, 0.0), 0.0);

@@ -69,8 +69,8 @@ bool bitwise_equal(const HostTensor& a, const HostTensor& b) {
 }
 
 // Adds to `mismatches` one line per output of `got` that is not bitwise `want`'s.
-void compare(std::vector<std::string>& mismatches, const std::string& where,
-             const RankOutputs& got, const RankOutputs& want) {
+void compare(std::vector<std::string>& mismatches, const std::string& where, const RankOutputs& got,
+             const RankOutputs& want) {
   const std::vector<std::pair<const char*, std::pair<const HostTensor*, const HostTensor*>>>
       tensors{{"out", {&got.out, &want.out}},
               {"topk_index", {&got.routing.topk_index, &want.routing.topk_index}},
@@ -159,8 +159,8 @@ int run(transport::MpiSession& session) {
     std::fprintf(stderr, "bench_mpi_test: MISMATCH %s\n", mismatch.c_str());
   if (total > 0) {
     if (rank == 0)
-      std::printf("bench_mpi_test: FAILED: %d mismatches over %d ranks (listed on stderr)\n",
-                  total, world);
+      std::printf("bench_mpi_test: FAILED: %d mismatches over %d ranks (listed on stderr)\n", total,
+                  world);
     return 1;
   }
   if (rank == 0)

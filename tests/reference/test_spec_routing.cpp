@@ -18,13 +18,13 @@ namespace {
 namespace spec = test::spec;
 
 TEST(SpecRouting, CapacityByHand) {
-  EXPECT_EQ(spec::capacity(7, 2, 8, 1.25, true), 3);    // ceil(2.1875)
-  EXPECT_EQ(spec::capacity(64, 2, 4, 1.0, true), 32);   // exactly 32
-  EXPECT_EQ(spec::capacity(5, 1, 8, 0.5, true), 1);     // ceil(0.3125)
-  EXPECT_EQ(spec::capacity(3, 4, 2, 2.0, true), 3);     // ceil(12), clamped to S
+  EXPECT_EQ(spec::capacity(7, 2, 8, 1.25, true), 3);      // ceil(2.1875)
+  EXPECT_EQ(spec::capacity(64, 2, 4, 1.0, true), 32);     // exactly 32
+  EXPECT_EQ(spec::capacity(5, 1, 8, 0.5, true), 1);       // ceil(0.3125)
+  EXPECT_EQ(spec::capacity(3, 4, 2, 2.0, true), 3);       // ceil(12), clamped to S
   EXPECT_EQ(spec::capacity(1, 1, 2, 4.9e-324, true), 1);  // 0 after underflow, clamped to 1
-  EXPECT_EQ(spec::capacity(9, 2, 8, 0.25, false), 9);   // dropless
-  EXPECT_EQ(spec::capacity(0, 2, 8, 1.25, true), 0);    // no tokens
+  EXPECT_EQ(spec::capacity(9, 2, 8, 0.25, false), 9);     // dropless
+  EXPECT_EQ(spec::capacity(0, 2, 8, 1.25, true), 0);      // no tokens
 }
 
 TEST(SpecRouting, SlotsByHand) {

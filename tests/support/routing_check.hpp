@@ -25,10 +25,10 @@
 namespace flashmoe::test {
 
 struct RoutingCheckCounts {
-  std::int64_t tokens = 0;       // over every rank
-  std::int64_t near_ties = 0;    // tokens whose top-k was not compared
-  std::int64_t exact_ties = 0;   // tokens with an exact tie among their ranked places
-  std::int64_t dropped = 0;      // slots the SPEC assignment drops
+  std::int64_t tokens = 0;      // over every rank
+  std::int64_t near_ties = 0;   // tokens whose top-k was not compared
+  std::int64_t exact_ties = 0;  // tokens with an exact tie among their ranked places
+  std::int64_t dropped = 0;     // slots the SPEC assignment drops
 };
 
 // Unit roundoff of the arithmetic a backend's gate runs in: fp64 for fp64 layers, fp32 for the
@@ -106,8 +106,7 @@ inline RoutingCheckCounts expect_routing_follows_spec(const Problem& problem,
       for (std::int64_t j = 0; j < k; ++j)
         EXPECT_EQ(topk[static_cast<std::size_t>(t * k + j)],
                   gate.topk_index[static_cast<std::size_t>(t * k + j)])
-            << at << "top-k of token " << t << ", slot " << j << " (logit margin " << margin
-            << ")";
+            << at << "top-k of token " << t << ", slot " << j << " (logit margin " << margin << ")";
     }
 
     const std::vector<double> weights = spec::weights(gate, topk, c.normalize_weights);
@@ -118,7 +117,8 @@ inline RoutingCheckCounts expect_routing_follows_spec(const Problem& problem,
     const spec::Losses losses = spec::losses(gate, topk);
     const RankOutputs& outputs = results.ranks[static_cast<std::size_t>(r)];
     if (c.aux_loss) {
-      EXPECT_NEAR(outputs.aux_loss, losses.aux, tol * (1.0 + std::abs(losses.aux))) << at << "l_aux";
+      EXPECT_NEAR(outputs.aux_loss, losses.aux, tol * (1.0 + std::abs(losses.aux)))
+          << at << "l_aux";
     }
     if (c.z_loss) {
       EXPECT_NEAR(outputs.z_loss, losses.z, tol * (1.0 + std::abs(losses.z))) << at << "l_z";

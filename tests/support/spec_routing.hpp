@@ -24,8 +24,8 @@ inline std::int64_t capacity(std::int64_t tokens, std::int64_t top_k, std::int64
                              double capacity_factor, bool drop_tokens) {
   if (tokens == 0) return 0;
   if (!drop_tokens) return tokens;
-  const double exact = capacity_factor * static_cast<double>(tokens) *
-                       static_cast<double>(top_k) / static_cast<double>(experts);
+  const double exact = capacity_factor * static_cast<double>(tokens) * static_cast<double>(top_k) /
+                       static_cast<double>(experts);
   return std::clamp(static_cast<std::int64_t>(std::ceil(exact)), std::int64_t{1}, tokens);
 }
 
@@ -59,11 +59,11 @@ inline Slots assign_by_token_order(const std::vector<std::int32_t>& topk_index, 
 // §2.1–2.3 on one rank, in fp64 on the problem's (dtype-rounded) values.
 struct Gate {
   std::int64_t tokens = 0, experts = 0, top_k = 0;
-  std::vector<double> logits;             // [S, E]
-  std::vector<double> probs;              // [S, E]
-  std::vector<double> lse;                // [S]
-  std::vector<std::int32_t> topk_index;   // [S, k] the SPEC's own choice
-  std::vector<double> tie_margin;         // [S] see below
+  std::vector<double> logits;            // [S, E]
+  std::vector<double> probs;             // [S, E]
+  std::vector<double> lse;               // [S]
+  std::vector<std::int32_t> topk_index;  // [S, k] the SPEC's own choice
+  std::vector<double> tie_margin;        // [S] see below
 };
 
 // The token's distance from a different top-k: the smallest logit gap between neighbours of its
@@ -98,7 +98,8 @@ inline Gate gate(const Problem& problem, int rank) {
     double* logits = &g.logits[static_cast<std::size_t>(t * E)];
     double* probs = &g.probs[static_cast<std::size_t>(t * E)];
     for (std::int64_t e = 0; e < E; ++e)
-      for (std::int64_t h = 0; h < H; ++h) logits[e] += x.get(t * H + h) * problem.wg.get(e * H + h);
+      for (std::int64_t h = 0; h < H; ++h)
+        logits[e] += x.get(t * H + h) * problem.wg.get(e * H + h);
     const double largest = *std::max_element(logits, logits + E);
     double sum = 0.0;
     for (std::int64_t e = 0; e < E; ++e) sum += std::exp(logits[e] - largest);
@@ -115,19 +116,23 @@ inline Gate gate(const Problem& problem, int rank) {
   return g;
 }
 
+// p[t, e] of the gate.
+inline double probability(const Gate& g, std::int64_t t, std::int32_t e) {
+  return g.probs[static_cast<std::size_t>(t * g.experts + e)];
+}
+
 // §2.3: the weights of the slots `topk_index` chose (the SPEC's or a backend's).
 inline std::vector<double> weights(const Gate& g, const std::vector<std::int32_t>& topk_index,
                                    bool normalize) {
-  const std::int64_t E = g.experts, k = g.top_k;
+  const std::int64_t k = g.top_k;
   std::vector<double> w(topk_index.size());
   for (std::int64_t t = 0; t < g.tokens; ++t) {
-    double chosen = 0.0;
-    for (std::int64_t j = 0; j < k; ++j)
-      chosen += g.probs[static_cast<std::size_t>(t * E + topk_index[static_cast<std::size_t>(t * k + j)])];
+    const std::int32_t* chosen = &topk_index[static_cast<std::size_t>(t * k)];  // [k]
+    double sum = 0.0;  // Σ_{i<k} p[t, e_i]
+    for (std::int64_t j = 0; j < k; ++j) sum += probability(g, t, chosen[j]);
     for (std::int64_t j = 0; j < k; ++j) {
-      const double p =
-          g.probs[static_cast<std::size_t>(t * E + topk_index[static_cast<std::size_t>(t * k + j)])];
-      w[static_cast<std::size_t>(t * k + j)] = normalize ? p / chosen : p;
+      const double p = probability(g, t, chosen[j]);
+      w[static_cast<std::size_t>(t * k + j)] = normalize ? p / sum : p;
     }
   }
   return w;
@@ -143,11 +148,13 @@ inline Losses losses(const Gate& g, const std::vector<std::int32_t>& topk_index)
   Losses l;
   const std::int64_t S = g.tokens, E = g.experts, k = g.top_k;
   if (S == 0) return l;
-  for (std::int64_t e = 0; e < E; ++e) {
-    const auto chosen = std::count(topk_index.begin(), topk_index.end(), static_cast<std::int32_t>(e));
-    double mean_p = 0.0;
-    for (std::int64_t t = 0; t < S; ++t) mean_p += g.probs[static_cast<std::size_t>(t * E + e)];
-    l.aux += static_cast<double>(chosen) / static_cast<double>(S * k) * mean_p / static_cast<double>(S);
+  for (std::int32_t e = 0; e < E; ++e) {
+    // f_e, the share of the slots that chose e, times P̄_e, its mean probability.
+    const auto chosen = std::count(topk_index.begin(), topk_index.end(), e);
+    const double fraction = static_cast<double>(chosen) / static_cast<double>(S * k);
+    double mean = 0.0;
+    for (std::int64_t t = 0; t < S; ++t) mean += probability(g, t, e);
+    l.aux += fraction * mean / static_cast<double>(S);
   }
   l.aux *= static_cast<double>(E);
   for (const double v : g.lse) l.z += v * v;
