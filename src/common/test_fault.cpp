@@ -20,13 +20,17 @@ const std::string& requested_sites() {
 
 }  // namespace
 
-void throw_if_test_fault(std::string_view site) {
+bool test_fault_requested(std::string_view site) {
   const std::string& sites = requested_sites();
-  if (sites.empty()) return;
+  if (sites.empty()) return false;
   std::string needle;
   needle.append(",").append(site).append(",");
-  if (sites.find(needle) == std::string::npos) return;
-  FLASHMOE_FAIL("injected test fault at ", site, " (FLASHMOE_TEST_FAULT)");
+  return sites.find(needle) != std::string::npos;
+}
+
+void throw_if_test_fault(std::string_view site) {
+  if (test_fault_requested(site))
+    FLASHMOE_FAIL("injected test fault at ", site, " (FLASHMOE_TEST_FAULT)");
 }
 
 }  // namespace flashmoe

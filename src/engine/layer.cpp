@@ -1,9 +1,11 @@
 // engine::Layer with every rank as threads of this process: the local world (every rank local,
 // the local transport) behind the pass driver of layer_impl.hpp, and the layer's public face.
+#include <cmath>
 #include <exception>
 #include <memory>
 #include <vector>
 
+#include "common/test_fault.hpp"
 #include "engine/engine.hpp"
 #include "engine/layer_impl.hpp"
 #include "flashmoe/error.hpp"
@@ -109,11 +111,32 @@ const std::byte* Layer::symmetric_buffer(int rank) const {
   return impl_->symmetric_buffer(rank);
 }
 
+namespace {
+
+// Test hook (FLASHMOE_TEST_FAULT=engine_wrong_result, common/test_fault.hpp): element 0 of rank
+// 0's out and, after a backward, of its dw1 moves by the tensor's L2 norm plus one — an error
+// beyond every tolerance — so the suite can show that `flashmoe run --check` fails on a wrong
+// engine result and names exactly those tensors.
+void spoil_result_for_test(Results& results, bool backward) {
+  if (results.ranks.empty() || !test_fault_requested("engine_wrong_result")) return;
+  RankOutputs& rank0 = results.ranks.front();
+  for (HostTensor* tensor : {&rank0.out, backward ? &rank0.dw1 : nullptr}) {
+    if (tensor == nullptr || tensor->numel() == 0) continue;
+    double norm = 0.0;
+    for (std::int64_t i = 0; i < tensor->numel(); ++i) norm += tensor->get(i) * tensor->get(i);
+    tensor->set(0, tensor->get(0) + std::sqrt(norm) + 1.0);
+  }
+}
+
+}  // namespace
+
 Results run_in_process(const Problem& problem, const EngineOptions& options) {
   Layer layer(problem, options);
   layer.forward();
   if (problem.backward) layer.backward();
-  return layer.results();
+  Results results = layer.results();
+  spoil_result_for_test(results, problem.backward);
+  return results;
 }
 
 }  // namespace flashmoe::engine

@@ -134,16 +134,28 @@ TEST(Baseline, BitwiseIdenticalForEveryThreadCount) {
 
 // The benchmark holds one BaselineLayer across passes; its buffers are reused, so a later
 // pass must give exactly what a fresh layer gives (no state leaking from the previous pass).
+// Every pass gets new values in x and dout (same tensors, same shapes): each pass must equal a
+// fresh run on its own inputs, and differ from the pass before, so that a buffer read stale
+// from an earlier pass would show.
 TEST(Baseline, RepeatedPassesOfOneLayerMatchAFreshRun) {
   Config c = small_config(DType::fp32, Activation::gelu);
   c.bias = true;
-  const Problem problem = make_random_problem(c, 2, {70, 33}, 5, true, 0.1, 0.1);
-  const Results fresh = run_baseline(problem, {.workers_per_rank = 2});
+  Problem problem = make_random_problem(c, 2, {70, 33}, 5, true, 0.1, 0.1);
   BaselineLayer layer(problem, {.workers_per_rank = 2});
+  HostTensor previous_out;
   for (int pass = 0; pass < 3; ++pass) {
+    if (pass > 0)
+      for (RankInputs& in : problem.ranks)
+        for (HostTensor* t : {&in.x, &in.dout})
+          for (std::int64_t i = 0; i < t->numel(); ++i) t->set(i, 0.75 * t->get(i) + 0.125 * pass);
+    const Results fresh = run_baseline(problem, {.workers_per_rank = 2});
     layer.forward();
     layer.backward();
     const Results& got = layer.results();
+    if (pass > 0) {
+      EXPECT_FALSE(bitwise_equal(got.ranks[0].out, previous_out)) << "pass " << pass;
+    }
+    previous_out = got.ranks[0].out;
     for (std::size_t r = 0; r < fresh.ranks.size(); ++r) {
       const RankOutputs& a = fresh.ranks[r];
       const RankOutputs& b = got.ranks[r];

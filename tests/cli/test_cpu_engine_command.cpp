@@ -1,7 +1,8 @@
 // `flashmoe run` on the cpu engine itself (the other end-to-end tests mostly use the reference
 // backend): bf16, two ranks, forward + backward, --check against the fp64 reference — the
-// command the portability issue names — and the summary saying which GEMM path ran. Labelled
-// cpu_kernels, so the capped-ISA stage runs it on the widened bf16 path as well.
+// command the portability issue names —, --check failing with exit status 3 on a wrong engine
+// result, and the summary saying which GEMM path ran. Labelled cpu_kernels, so the capped-ISA
+// stage runs it on the widened bf16 path as well.
 #include <gtest/gtest.h>
 
 #include "cli_runner.hpp"
@@ -17,6 +18,42 @@ TEST(CliCpuEngine, Bf16TwoRanksBackwardCheckPasses) {
   EXPECT_NE(r.out.find("  cpu: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  bf16 GEMM: "), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "");
+}
+
+// The row of `tensor` in --check's table, e.g. "  dw1      1.2e+00   3.4e-07   ...  FAIL".
+std::string check_row(const std::string& out, const std::string& tensor) {
+  const std::string start = "\n  " + tensor + " ";
+  const std::size_t at = out.find(start);
+  if (at == std::string::npos) return "";
+  return out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+}
+
+bool ends_with(const std::string& text, const std::string& end) {
+  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
+// A wrong engine result (the test-only fault spoils one element of rank 0's out and dw1) must
+// fail the check, name exactly those tensors and exit 3; the same run without it passes.
+TEST(CliCpuEngine, CheckFailsOnAWrongResultAndNamesTheTensors) {
+  const std::string command = "run --ranks 2 --backward --check --tokens 24 " + kSmall;
+  const CliResult right = run_flashmoe(command);
+  ASSERT_EQ(right.status, 0) << right.out << right.err;
+  EXPECT_NE(right.out.find("\ncheck: PASS\n"), std::string::npos) << right.out;
+
+  const CliResult wrong = run_flashmoe(command, "FLASHMOE_TEST_FAULT=engine_wrong_result");
+  EXPECT_EQ(wrong.status, 3) << wrong.out << wrong.err;
+  EXPECT_NE(wrong.out.find("\ncheck: FAIL\n"), std::string::npos) << wrong.out;
+  for (const char* tensor : {"out", "dw1"})
+    EXPECT_TRUE(ends_with(check_row(wrong.out, tensor), "FAIL")) << tensor << " in\n" << wrong.out;
+  for (const char* tensor : {"dx", "dwg", "dw2"})
+    EXPECT_TRUE(ends_with(check_row(wrong.out, tensor), "PASS")) << tensor << " in\n" << wrong.out;
+
+  const CliResult quiet =
+      run_flashmoe(command + " --quiet", "FLASHMOE_TEST_FAULT=engine_wrong_result");
+  EXPECT_EQ(quiet.status, 3) << quiet.out << quiet.err;
+  EXPECT_EQ(quiet.out.rfind("check: FAIL out=", 0), 0u) << quiet.out;
+  EXPECT_NE(quiet.out.find(" dw1="), std::string::npos) << quiet.out;
+  EXPECT_EQ(quiet.out.find(" dx="), std::string::npos) << quiet.out;
 }
 
 TEST(CliCpuEngine, Fp32SummaryNamesItsGemmPath) {

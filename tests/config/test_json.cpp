@@ -1,4 +1,8 @@
 // flashmoe's JSON format: round trip, strict types, unknown keys, malformed text.
+#include <nlohmann/json.hpp>
+
+#include <string>
+
 #include "flashmoe/config.hpp"
 #include "support/error_message.hpp"
 
@@ -27,8 +31,31 @@ Config unusual_config() {
   return c;
 }
 
+// allow_tf32 is valid with fp32 only, so it gets a configuration of its own.
+Config unusual_tf32_config() {
+  Config c = unusual_config();
+  c.dtype = DType::fp32;
+  c.allow_tf32 = true;
+  return c;
+}
+
+// The round trip below proves something about a field only where an unusual configuration
+// differs from the default; so one of them must differ in every key (a field added later fails
+// here until it does).
+TEST(ConfigJson, UnusualConfigsDifferFromTheDefaultInEveryField) {
+  const auto defaults = nlohmann::json::parse(config_to_json(Config{}));
+  const auto unusual = nlohmann::json::parse(config_to_json(unusual_config()));
+  const auto tf32 = nlohmann::json::parse(config_to_json(unusual_tf32_config()));
+  for (std::string_view key : config_keys()) {
+    const std::string name(key);
+    ASSERT_TRUE(defaults.contains(name)) << name;
+    EXPECT_TRUE(unusual[name] != defaults[name] || tf32[name] != defaults[name])
+        << name << " keeps its default in both unusual configurations";
+  }
+}
+
 TEST(ConfigJson, RoundTripKeepsEveryField) {
-  for (const Config& c : {Config{}, unusual_config()}) {
+  for (const Config& c : {Config{}, unusual_config(), unusual_tf32_config()}) {
     EXPECT_EQ(config_from_json(config_to_json(c)), c);
   }
 }

@@ -1,6 +1,7 @@
 // Shared helpers of the engine tests: problem construction, engine options, and the reference
-// comparison with the engine's routing replayed (SPEC §4). Bitwise comparison of two results
-// and the tensor measures are tests/support's.
+// comparison with the engine's routing replayed (SPEC §4) together with the check of that
+// routing against the SPEC's own (tests/support/routing_check.hpp). Bitwise comparison of two
+// results and the tensor measures are tests/support's.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,12 +9,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "engine/engine.hpp"
 #include "flashmoe/problem.hpp"
 #include "reference/reference.hpp"
 #include "support/results_compare.hpp"
+#include "support/routing_check.hpp"
 #include "support/tensor_compare.hpp"
 
 namespace flashmoe::engine_test {
@@ -49,10 +52,20 @@ inline engine::EngineOptions small_tiles(int workers) {
   return options;
 }
 
-// Every tensor of the engine's results against the fp64 reference run on the engine's routing.
-inline void expect_matches_reference(const Problem& problem, const Results& engine_results,
-                                     const std::string& what) {
+// The engine's routing decision against the SPEC's (kept flags and counts exactly, top-k away
+// from near-ties), then every tensor of its results against the fp64 reference run on that
+// routing: replaying alone would accept any kept pattern, since the reference's replay checks
+// only ranges and duplicates. Returns the routing check's counts.
+inline test::RoutingCheckCounts expect_matches_reference(const Problem& problem,
+                                                         const Results& engine_results,
+                                                         const std::string& what) {
   using test::relative_l2;
+  const test::RoutingCheckCounts counts =
+      test::expect_routing_follows_spec(problem, engine_results, what);
+  if (counts.near_ties > 0)
+    std::cout << "[ routing  ] " << what << ": top-k compared on "
+              << counts.tokens - counts.near_ties << " of " << counts.tokens << " tokens ("
+              << counts.near_ties << " near-ties left out)\n";
   const RoutingOverride routing = test::routing_of(engine_results);
   const Results expected = reference::run(problem, reference::Precision::fp64, &routing);
   const double tol = test::spec_tolerance(problem.config.dtype);
@@ -74,6 +87,7 @@ inline void expect_matches_reference(const Problem& problem, const Results& engi
       EXPECT_LE(relative_l2(a.db2, e.db2), tol) << at << "db2";
     }
   }
+  return counts;
 }
 
 }  // namespace flashmoe::engine_test

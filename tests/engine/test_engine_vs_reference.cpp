@@ -1,6 +1,7 @@
 // Engine vs the fp64 reference with the engine's routing replayed (SPEC §4 tolerances), forward
 // and backward, over activations, dtypes, bias, normalisation, drop/dropless and world sizes
-// with uneven tokens per rank.
+// with uneven tokens per rank; every case also checks the routing decision itself against the
+// SPEC's (kept flags, counts, top-k away from near-ties, weights and, with bias, the losses).
 #include <gtest/gtest.h>
 
 #include <tuple>
@@ -41,6 +42,7 @@ TEST_P(EngineVsReference, ForwardAndBackward) {
       c.drop_tokens = drop;
       c.normalize_weights = (variant++ % 3) != 1;
       c.capacity_factor = 1.0;
+      c.aux_loss = c.z_loss = bias;  // the routing check compares enabled losses with the SPEC's
       const Problem problem = make_random_problem(c, world.world_size, world.tokens,
                                                   /*seed=*/17 + variant, /*backward=*/true,
                                                   /*d_aux=*/0.25, /*d_z=*/0.125);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -37,20 +38,26 @@ TEST(TaskQueue, FifoAndOverflowIsReported) {
 
 TEST(TaskQueue, ConcurrentProducersAndConsumersTakeEachTaskOnce) {
   constexpr int kProducers = 3, kConsumers = 3, kPerProducer = 2000;
-  QueueStorage storage(kProducers * kPerProducer);
+  constexpr int kTasks = kProducers * kPerProducer;
+  QueueStorage storage(kTasks);
   const TaskQueue& q = storage.queue;
-  std::vector<std::atomic<int>> taken(kProducers * kPerProducer);
-  std::atomic<int> total{0};
+  std::vector<std::atomic<int>> taken(kTasks);
+  std::atomic<int> total{0}, refused{0};
+  // Consumers stop when every task was taken, when a push was refused (those tasks will never
+  // come), or at a deadline far beyond the milliseconds this takes: a lost task fails the test
+  // instead of hanging it until CTest's timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p)
     threads.emplace_back([&, p] {
       for (int i = 0; i < kPerProducer; ++i)
-        ASSERT_TRUE(q.push(Task{TaskKind::expert_up, 0, 0, p * kPerProducer + i, 0}));
+        if (!q.push(Task{TaskKind::expert_up, 0, 0, p * kPerProducer + i, 0})) refused.fetch_add(1);
     });
   for (int c = 0; c < kConsumers; ++c)
     threads.emplace_back([&] {
       Task task;
-      while (total.load() < kProducers * kPerProducer) {
+      while (total.load() + refused.load() < kTasks &&
+             std::chrono::steady_clock::now() < deadline) {
         if (q.try_pop(task)) {
           taken[static_cast<std::size_t>(task.tile)].fetch_add(1);
           total.fetch_add(1);
@@ -60,6 +67,8 @@ TEST(TaskQueue, ConcurrentProducersAndConsumersTakeEachTaskOnce) {
       }
     });
   for (std::thread& t : threads) t.join();
+  EXPECT_EQ(refused.load(), 0) << "pushes refused by a queue sized for every task";
+  EXPECT_EQ(total.load(), kTasks) << "tasks taken before the 30 s deadline";
   for (std::size_t i = 0; i < taken.size(); ++i) EXPECT_EQ(taken[i].load(), 1) << "task " << i;
 }
 

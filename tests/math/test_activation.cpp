@@ -35,9 +35,15 @@ TEST(Activation, KnownValues) {
   // gelu(1) = Φ(1) = 0.841344746068543; gelu(−1) = −(1 − Φ(1)).
   EXPECT_NEAR(activate(Activation::gelu, 1.0), 0.8413447460685429, 1e-15);
   EXPECT_NEAR(activate(Activation::gelu, -1.0), -0.15865525393145707, 1e-15);
-  // gelu_tanh(1) = ½(1 + tanh(√(2/π)·1.044715)).
-  EXPECT_NEAR(activate(Activation::gelu_tanh, 1.0),
-              0.5 * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * 1.044715)), 1e-15);
+  // gelu_tanh and its derivative at 1, −0.5 and 2, from the formula evaluated with 40 digits
+  // (mpmath; torch.nn.functional.gelu(approximate="tanh") gives the same values in fp64),
+  // not restated from the implementation's own expression.
+  EXPECT_NEAR(activate(Activation::gelu_tanh, 1.0), 0.8411919906082767047819958, 1e-15);
+  EXPECT_NEAR(activate(Activation::gelu_tanh, -0.5), -0.1542859901748560779622427, 1e-15);
+  EXPECT_NEAR(activate(Activation::gelu_tanh, 2.0), 1.954597694087775018781041, 1e-15);
+  EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, 1.0), 1.082964083845782555139642, 1e-14);
+  EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, -0.5), 0.1326300964653576884398291, 1e-14);
+  EXPECT_NEAR(activate_derivative(Activation::gelu_tanh, 2.0), 1.086099256623618381564514, 1e-14);
   EXPECT_NEAR(activate(Activation::silu, 1.0), 1.0 / (1.0 + std::exp(-1.0)), 1e-15);
   EXPECT_EQ(activate(Activation::silu, 0.0), 0.0);
   EXPECT_EQ(activate(Activation::gelu, 0.0), 0.0);

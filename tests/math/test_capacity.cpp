@@ -32,8 +32,12 @@ TEST(ExpertCapacity, DroplessIsEveryToken) {
 }
 
 TEST(ExpertCapacity, ClampedToAtLeastOne) {
-  // ceil(0.01 · 4 · 1 / 64) = 1 anyway; a tiny factor never gives 0.
-  EXPECT_EQ(expert_capacity(4, 1, 64, 1e-9, true), 1);
+  // A positive factor·S·k/E rounds up to at least 1 by itself; only a product that underflows
+  // to 0 reaches the clamp: the smallest subnormal factor, 4.9e-324 · 1 · 1 / 2, is 0 in double.
+  const double smallest = 4.9e-324;
+  ASSERT_EQ(smallest * 1.0 / 2.0, 0.0) << "the case must underflow, or it does not reach the clamp";
+  EXPECT_EQ(expert_capacity(1, 1, 2, smallest, true), 1);
+  EXPECT_EQ(expert_capacity(4, 1, 64, 1e-9, true), 1);  // ceil of a tiny positive number
 }
 
 TEST(ExpertCapacity, ClampedToAtMostTheTokens) {

@@ -7,7 +7,7 @@
 #   - no process of the job is left afterwards (found by a unique --tag argument appended to
 #     the command line, which the test program ignores; a command that takes no such argument
 #     marks with @TAG@ an argument whose value may carry the tag instead, e.g. a path).
-set -u
+set -uo pipefail
 regex=$1
 max_seconds=$2
 shift 3  # REGEX MAX_SECONDS --

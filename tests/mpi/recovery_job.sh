@@ -8,7 +8,7 @@
 # shell that records the rank's exit status. A rank that records none was killed together with
 # its shell (the launcher's teardown after another rank's MPI_Abort): it did not exit 0 either.
 # Open MPI only (the rank comes from OMPI_COMM_WORLD_RANK).
-set -u
+set -uo pipefail
 launcher=()
 while [ "$1" != "--" ]; do
   launcher+=("$1")
