@@ -35,6 +35,7 @@ ALLOWED = {
                      "portable", "math"},
     "src/bench": {"common", "math", "portable", "runtime", "platform/cpu", "transport/local",
                   "transport/mpi", "engine", "bench"},
+    "src/bench/cuda": {"common", "math", "platform/cuda", "engine/cuda", "bench", "bench/cuda"},
     "src/cli": {"common", "config", "math", "portable", "runtime", "platform/cpu",
                 "transport/local", "transport/mpi", "engine", "reference", "io", "backends",
                 "bench", "cli"},

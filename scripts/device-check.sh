@@ -12,7 +12,8 @@
 #   3. the SASS check and the GPU test binary (tests/cuda: the engine against the fp64
 #      reference, W = 1, 2, 4, every dtype, bitwise repeatability, timeouts);
 #   4. the persistent kernel once under compute-sanitizer memcheck and racecheck (small shape);
-#   5. the benchmark, when its binary is built (bench/results/<date>-<gpu>.md and .json).
+#   5. flashmoe_cuda_bench on the seed grid (<date>-<gpu>.md and .json in the output folder;
+#      commit them to bench/results/).
 # Exit status: 0 when every step passed, else 1; the last lines are a table of the steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -19,6 +19,7 @@
 #include "engine/cuda/kernels.hpp"
 #include "flashmoe/error.hpp"
 #include "platform/cuda/cuda_check.hpp"
+#include "platform/cuda/device_memory.hpp"
 #include "runtime/layer_setup.hpp"
 
 namespace flashmoe::cuda {
@@ -65,27 +66,6 @@ std::string unavailable_reason(int device) {
 }
 
 namespace {
-
-// Owned device memory.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  explicit DeviceMemory(std::size_t bytes) {
-    if (bytes > 0) FLASHMOE_CUDA_CHECK(cudaMalloc(&data_, bytes));
-  }
-  ~DeviceMemory() {
-    if (data_ != nullptr) (void)cudaFree(data_);
-  }
-  DeviceMemory(DeviceMemory&& other) noexcept : data_(std::exchange(other.data_, nullptr)) {}
-  DeviceMemory& operator=(DeviceMemory&& other) noexcept {
-    std::swap(data_, other.data_);
-    return *this;
-  }
-  std::byte* at(std::size_t offset) const { return static_cast<std::byte*>(data_) + offset; }
-
- private:
-  void* data_ = nullptr;
-};
 
 // Host memory the device reads and writes directly (the failure record).
 template <typename U>
