@@ -32,6 +32,10 @@ struct TileGemm {
   std::int64_t ldc = 0;
   bool accumulate = false;
   const Out* bias = nullptr;
+  // fp32 operands may go through tf32 tensor cores (10-bit mantissa products, fp32 sums): the
+  // layer's allow_tf32, set on the forward's GEMMs. A GPU honours it where a tf32 tile fits; the
+  // CPU's fp32 GEMMs stay fp32.
+  bool allow_tf32 = false;
 };
 
 // h[i, c] = act(z[i, c]), or act(z[i, c]) · z[i, up + c] for gated activations, for a

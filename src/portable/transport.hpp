@@ -10,6 +10,14 @@
 //       copies bytes into dest's buffer at offset. The source may be reused as soon as put
 //       returns; delivery at dest is guaranteed only after a later fence + signal, a
 //       put_with_signal, or quiet (nvshmem_putmem).
+//   put_group(g, dest, offset, src, bytes)
+//       the same put issued by a whole worker group (nvshmemx_putmem_block): every member of g
+//       calls it with the same arguments, and each copies the share the transport gives it —
+//       on a GPU 16-byte words strided over the block's threads (coalesced, vectorised), on CPU
+//       threads one contiguous part per member, over MPI the leader's one MPI_Put. For each
+//       member its share is put when the call returns; the whole row is put once the group has
+//       synchronised after the call. Delivery as for put. Use it for rows (x rows, returned
+//       rows): a row put by one thread is a long serial copy on a GPU.
 //   put_with_signal(dest, offset, src, bytes, signal_offset, value, op)
 //       a put whose signal word at dest is updated (set or add) only after the data of THIS
 //       put is delivered (nvshmem_putmem_signal). Earlier puts are not covered: fence first.
@@ -70,6 +78,31 @@ FLASHMOE_HOST_DEVICE inline bool poll_signal_until(const T& transport, std::size
   while (!compare_holds(transport.signal_fetch(offset), compare, value))
     if (give_up()) return false;
   return true;
+}
+
+// put_group for transports whose put is one call for the whole row (MPI): the leader puts it,
+// the other members have nothing to copy.
+template <typename T, typename G>
+FLASHMOE_HOST_DEVICE inline void put_by_leader(const T& transport, const G& g, int dest,
+                                               std::size_t offset, const void* source,
+                                               std::size_t bytes) {
+  if (g.leader()) transport.put(dest, offset, source, bytes);
+}
+
+// The part [begin, end) of a `bytes`-long copy that member `rank` of `size` takes when members
+// copy contiguous parts: whole 64-byte lines each (so two members never write one line of an
+// aligned row), the last member's part shorter or empty.
+struct CopyPart {
+  std::size_t begin = 0, end = 0;
+};
+FLASHMOE_HOST_DEVICE inline CopyPart contiguous_part(std::size_t bytes, int rank, int size) {
+  constexpr std::size_t kLine = 64;
+  const std::size_t lines = (bytes + kLine - 1) / kLine;
+  const std::size_t per_member = (lines + static_cast<std::size_t>(size) - 1) /
+                                 static_cast<std::size_t>(size) * kLine;
+  const std::size_t begin = static_cast<std::size_t>(rank) * per_member;
+  if (begin >= bytes) return {bytes, bytes};
+  return {begin, begin + per_member < bytes ? begin + per_member : bytes};
 }
 
 namespace transport_detail {

@@ -69,16 +69,21 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_dispatch_tile(cons
   });
   g.sync();
   if (!s.faults.drops_dispatch(s.rank, s.epoch)) {
+    // Each kept row is put by the whole group (a row by one thread is a long serial copy on a
+    // GPU); the 4-byte origins by the members in turn.
+    for (std::int64_t i = first * k; i < last * k; ++i) {
+      if (kept[i] == 0) continue;
+      const std::int32_t e = topk_index[i];
+      s.transport.put_group(g, static_cast<int>(e / L),
+                            l.x_row(s.parity, s.rank, e % L, position[i]), s.io.x + (i / k) * H,
+                            static_cast<std::size_t>(H) * sizeof(T));
+    }
     portable::for_my_share(g, first * k, last * k, [&](std::int64_t i) {
       if (kept[i] == 0) return;
       const std::int32_t e = topk_index[i];
-      const int owner = static_cast<int>(e / L);
-      const std::int64_t local_expert = e % L;
       const std::int32_t origin = static_cast<std::int32_t>(i);  // token·k + slot
-      s.transport.put(owner, l.x_row(s.parity, s.rank, local_expert, position[i]),
-                      s.io.x + (i / k) * H, static_cast<std::size_t>(H) * sizeof(T));
-      s.transport.put(owner, l.row_origin(s.parity, s.rank, local_expert, position[i]), &origin,
-                      sizeof(origin));
+      s.transport.put(static_cast<int>(e / L), l.row_origin(s.parity, s.rank, e % L, position[i]),
+                      &origin, sizeof(origin));
     });
   }
   g.sync();

@@ -30,11 +30,13 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_up(const Ra
 
   g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, x_rows, H, false, w1 + first_col * H, H, true,
                                     z + first_col, R, false,
-                                    b1 != nullptr ? b1 + first_col : nullptr});
+                                    b1 != nullptr ? b1 + first_col : nullptr,
+                                    s.settings.allow_tf32});
   if (s.settings.gated)  // up projection: rows P.. of W1
     g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, x_rows, H, false, w1 + (P + first_col) * H, H,
                                       true, z + P + first_col, R, false,
-                                      b1 != nullptr ? b1 + P + first_col : nullptr});
+                                      b1 != nullptr ? b1 + P + first_col : nullptr,
+                                      s.settings.allow_tf32});
   g.activate(portable::TileActivation<T, Acc>{s.settings.activation, s.settings.gated, rows, cols,
                                               z + first_col, R, P,
                                               s.h_row(source, expert, first_row) + first_col, P});
@@ -50,7 +52,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_up(const Ra
 }
 
 // Puts `rows` staged rows (columns [first_col, first_col + cols) of each) back to the source
-// rank's slot buffer at slot_offset(token, slot) — members take rows in turn — and then the
+// rank's slot buffer at slot_offset(token, slot) — the whole group puts each row — and then the
 // leader raises the source's per-token-tile counters (at counter_offset(tile)) by the number of
 // rows of each tile, after a fence so the rows arrive first.
 template <typename T, typename Transport, typename Group, typename SlotOffset,
@@ -64,13 +66,13 @@ FLASHMOE_HOST_DEVICE inline void return_rows(const RankState<T, Transport>& s, c
   using Acc = accumulate_t<T>;
   const std::int64_t k = s.top_k(), token_rows = s.layout.tiles.token_rows;
   const int dest = static_cast<int>(source);
-  portable::for_my_share(g, 0, rows, [&](std::int64_t i) {
+  for (std::int64_t i = 0; i < rows; ++i) {
     const std::int32_t origin = s.origin(source, expert, first_row + i);
-    s.transport.put(
-        dest,
+    s.transport.put_group(
+        g, dest,
         slot_offset(origin / k, origin % k) + static_cast<std::size_t>(first_col) * sizeof(Acc),
         staged + i * cols, static_cast<std::size_t>(cols) * sizeof(Acc));
-  });
+  }
   g.sync();
   if (!g.leader()) return;
   s.transport.fence();
@@ -104,7 +106,8 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_down(const 
   Acc* y = scratch.tile;  // [rows, cols]
 
   g.gemm(portable::TileGemm<T, Acc>{rows, cols, P, s.h_row(source, expert, first_row), P, false,
-                                    w2 + first_col * P, P, true, y, cols, false, b2});
+                                    w2 + first_col * P, P, true, y, cols, false, b2,
+                                    s.settings.allow_tf32});
   return_rows(
       s, g, source, expert, first_row, rows, first_col, cols, y,
       [&](std::int64_t token, std::int64_t slot) { return l.y_slot(token, slot); },

@@ -32,7 +32,8 @@ LayerShape layer_shape(const Config& config, int world_size, std::size_t storage
 
 LayerSettings layer_settings(const Config& config) {
   return {config.activation,        is_gated(config.activation), config.bias,
-          config.normalize_weights, config.drop_tokens,          config.capacity_factor};
+          config.normalize_weights, config.drop_tokens,          config.capacity_factor,
+          config.allow_tf32};
 }
 
 std::string timeout_message(int rank, double timeout_s, PassKind pass, std::uint32_t epoch,

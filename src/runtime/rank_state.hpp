@@ -44,6 +44,9 @@ struct LayerSettings {
   bool normalize_weights = true;
   bool drop_tokens = true;
   double capacity_factor = 1.25;
+  // The expert GEMMs of an fp32 layer may use tf32 tensor cores (a GPU's choice; the gate's
+  // GEMM stays fp32 so that routing is decided at full precision).
+  bool allow_tf32 = false;
 };
 
 // One rank's tensors for one pass: what it reads (the caller's inputs, in the layer's dtype) and

@@ -1,6 +1,6 @@
 // The GPU engine (engine/cuda/cuda_layer.hpp) against the fp64 reference with its routing
 // replayed (SPEC §4), on a GPU: W = 1, 2, 4 ranks as partitions of the one GPU; fp64, fp32,
-// bf16; gated and plain activations, bias, aux and z losses, capacity and dropless; a rank with
+// fp32 with tf32 tensor cores, bf16; gated and plain activations, bias, aux and z losses, capacity and dropless; a rank with
 // no tokens; results bitwise equal across runs and across grid sizes and roles; passes back to
 // back each equal to a fresh pass; a wait that is never satisfied ends in TimeoutError and the
 // next pass still works. Where no usable GPU is present (CI), every test skips and says why.
@@ -65,6 +65,27 @@ TEST_F(CudaEngine, MatchesTheReferenceEveryDtypeWorldAndActivation) {
                                      std::string(to_string(dtype)) + " " +
                                      std::string(to_string(activation)));
       }
+}
+
+// allow_tf32: the forward's expert GEMMs on tf32 tensor cores (tile::Sm80Tf32TN; H = 64 and
+// P = 80 are multiples of its 4-float vector), within tf32's bound of the fp64 reference, and
+// not bitwise the fp32 result (which they would be if the tf32 tile never ran).
+TEST_F(CudaEngine, Tf32ExpertGemmsMatchTheReferenceAndDifferFromFp32) {
+  for (const int world : {1, 2})
+    for (const Activation activation : {Activation::gelu, Activation::swiglu}) {
+      Config c = gpu_config(DType::fp32, activation, 8, 2);
+      const Problem exact = problem_with(c, world, 11);
+      c.allow_tf32 = true;
+      Problem tf32 = exact;
+      tf32.config = c;
+      const std::string what = "W=" + std::to_string(world) + " tf32 " +
+                               std::string(to_string(activation));
+      const Results tf32_results = run_on_gpu(tf32, small_tiles());
+      expect_matches_reference(tf32, tf32_results, what);
+      const Results fp32_results = run_on_gpu(exact, small_tiles());
+      EXPECT_NE(test::relative_l2(tf32_results.ranks[0].out, fp32_results.ranks[0].out), 0.0)
+          << what << ": out is bitwise the fp32 one, so the tf32 tile did not run";
+    }
 }
 
 TEST_F(CudaEngine, DroplessAndDefaultTilesMatchTheReference) {

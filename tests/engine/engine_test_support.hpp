@@ -68,7 +68,7 @@ inline test::RoutingCheckCounts expect_matches_reference(const Problem& problem,
               << counts.near_ties << " near-ties left out)\n";
   const RoutingOverride routing = test::routing_of(engine_results);
   const Results expected = reference::run(problem, reference::Precision::fp64, &routing);
-  const double tol = test::spec_tolerance(problem.config.dtype);
+  const double tol = test::spec_tolerance(problem.config);
   for (std::size_t r = 0; r < expected.ranks.size(); ++r) {
     const RankOutputs& e = expected.ranks[r];
     const RankOutputs& a = engine_results.ranks[r];

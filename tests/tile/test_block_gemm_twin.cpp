@@ -2,7 +2,7 @@
 // instantiated with universal atoms and run by a CPU worker group of G threads, against a
 // double-precision loop — odd and partial tiles (m, n, k = 1, 7, 65, 129), every operand layout,
 // accumulate and bias, bf16 and fp32 — plus the device configuration's own block tile, swizzled
-// shared-memory layout and 16-byte staging (Sm80Bf16TNTwin). What only the GPU can check — the
+// shared-memory layout and 16-byte staging (Sm80Bf16TNTwin, and Sm80Tf32TNTwin for tf32). What only the GPU can check — the
 // mma.sync and ldmatrix atoms, cp.async's asynchrony — is left to the device tests.
 #include <gtest/gtest.h>
 
@@ -162,6 +162,15 @@ TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Bf16TN) {
                         {7, 200, 72, false, true, true, true, 8},
                         {256, 64, 32, false, true, false, true}};
   for (const Case& c : cases) check<Sm80Bf16TNTwin, bfloat16>(c, 128);
+}
+
+TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Tf32TN) {
+  // 128 × 128 × 16 block tiles, 4-float vectors along K: partial tiles in every dimension, K
+  // not a multiple of the block's (but of the vector), padded rows, bias and accumulate.
+  const Case cases[] = {{129, 131, 20, false, true, false, false},
+                        {7, 200, 36, false, true, true, true, 4},
+                        {256, 64, 16, false, true, false, true}};
+  for (const Case& c : cases) check<Sm80Tf32TNTwin, float>(c, 128);
 }
 
 }  // namespace

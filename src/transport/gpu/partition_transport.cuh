@@ -2,8 +2,9 @@
 // in the same device memory, so a put is a store by the calling thread and a signal a
 // device-scope release store / add; fence and quiet are device-scope fences. The GPU twin of
 // the local transport (ranks as threads), so one GPU can run the whole multi-rank protocol.
-// This first form copies with the calling thread only; the CUDA backend makes puts
-// group-cooperative and vectorised.
+// A put by one thread copies 16-byte words when source, destination and size allow it; a
+// put_group spreads the words over the block's threads (member r copies words r, r + G, ...), so
+// a row is one coalesced, vectorised copy by the whole block.
 #pragma once
 
 #include <cstddef>
@@ -25,9 +26,13 @@ class PartitionTransport {
   __device__ int rank() const { return rank_; }
   __device__ int world_size() const { return world_size_; }
   __device__ void put(int dest, std::size_t offset, const void* source, std::size_t bytes) const {
-    const auto* from = static_cast<const std::byte*>(source);
-    std::byte* to = buffers_[dest] + offset;
-    for (std::size_t i = 0; i < bytes; ++i) to[i] = from[i];
+    copy_strided(buffers_[dest] + offset, static_cast<const std::byte*>(source), bytes, 0, 1);
+  }
+  template <typename G>
+  __device__ void put_group(const G& g, int dest, std::size_t offset, const void* source,
+                            std::size_t bytes) const {
+    copy_strided(buffers_[dest] + offset, static_cast<const std::byte*>(source), bytes,
+                 static_cast<std::size_t>(g.rank()), static_cast<std::size_t>(g.size()));
   }
   __device__ void signal(int dest, std::size_t offset, std::uint64_t value,
                          portable::SignalOp op) const {
@@ -64,6 +69,30 @@ class PartitionTransport {
   }
 
  private:
+  // Copies words first, first + stride, ... of the widest word size (16, 8, 4 or 1 bytes) that
+  // divides both addresses and the size.
+  __device__ static void copy_strided(std::byte* to, const std::byte* from, std::size_t bytes,
+                                      std::size_t first, std::size_t stride) {
+    const auto alignment = reinterpret_cast<std::uintptr_t>(to) |
+                           reinterpret_cast<std::uintptr_t>(from) | bytes;
+    if (alignment % 16 == 0) {
+      copy_words<uint4>(to, from, bytes / 16, first, stride);
+    } else if (alignment % 8 == 0) {
+      copy_words<std::uint64_t>(to, from, bytes / 8, first, stride);
+    } else if (alignment % 4 == 0) {
+      copy_words<std::uint32_t>(to, from, bytes / 4, first, stride);
+    } else {
+      copy_words<std::byte>(to, from, bytes, first, stride);
+    }
+  }
+  template <typename Word>
+  __device__ static void copy_words(std::byte* to, const std::byte* from, std::size_t words,
+                                    std::size_t first, std::size_t stride) {
+    auto* dst = reinterpret_cast<Word*>(to);
+    const auto* src = reinterpret_cast<const Word*>(from);
+    for (std::size_t i = first; i < words; i += stride) dst[i] = src[i];
+  }
+
   std::byte* const* buffers_ = nullptr;
   std::uint64_t* abort_word_ = nullptr;  // host-mapped: the host reads it too
   int rank_ = 0, world_size_ = 0;

@@ -2,6 +2,7 @@
 // (the same size and layout on every rank). It implements portable/transport.hpp with plain
 // memory operations:
 //   put              memcpy into the peer's buffer (complete when it returns);
+//   put_group        each member of the group memcpys one contiguous part of the row;
 //   signal           a release store / release add on the peer's word, so everything that
 //                    happened-before it (the sender's puts, and its group members' before a
 //                    group sync) is visible to whoever reads the value with an acquire load;
@@ -36,6 +37,15 @@ class LocalTransport {
 
   void put(int dest, std::size_t offset, const void* source, std::size_t bytes) const {
     std::memcpy(buffers_[dest] + offset, source, bytes);
+  }
+  // Each member copies one contiguous part (portable::contiguous_part).
+  template <typename G>
+  void put_group(const G& g, int dest, std::size_t offset, const void* source,
+                 std::size_t bytes) const {
+    const portable::CopyPart part = portable::contiguous_part(bytes, g.rank(), g.size());
+    if (part.end > part.begin)
+      std::memcpy(buffers_[dest] + offset + part.begin,
+                  static_cast<const std::byte*>(source) + part.begin, part.end - part.begin);
   }
   void signal(int dest, std::size_t offset, std::uint64_t value, portable::SignalOp op) const {
     std::uint64_t& word = *reinterpret_cast<std::uint64_t*>(buffers_[dest] + offset);

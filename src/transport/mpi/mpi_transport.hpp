@@ -7,6 +7,7 @@
 //                                     dest's buffer, issued only after every earlier put of
 //                                     this process to dest completed at dest, and itself
 //                                     completed before it returns;
+//   put_group(g, ...)                 the group leader's put of the whole row;
 //   put_with_signal                   both;
 //   fence                             nothing: signal already orders (stronger than the
 //                                     contract); quiet: MPI_Win_flush_all;
@@ -65,6 +66,12 @@ struct MpiTransport {
   int rank() const { return own_rank; }
   int world_size() const { return ranks; }
   void put(int dest_rank, std::size_t offset, const void* source, std::size_t bytes) const;
+  // One MPI_Put for the whole row, by the group's leader.
+  template <typename G>
+  void put_group(const G& g, int dest_rank, std::size_t offset, const void* source,
+                 std::size_t bytes) const {
+    portable::put_by_leader(*this, g, dest_rank, offset, source, bytes);
+  }
   void signal(int dest_rank, std::size_t offset, std::uint64_t value, portable::SignalOp op) const;
   void put_with_signal(int dest_rank, std::size_t offset, const void* source, std::size_t bytes,
                        std::size_t signal_offset, std::uint64_t value,
