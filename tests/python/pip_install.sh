@@ -45,8 +45,12 @@ found=$(command -v flashmoe)
 flashmoe --help | head -n 3
 flashmoe run --hidden 16 --ffn 24 --experts 4 --ranks 2 --tokens 32 --backward --check --quiet
 flashmoe gradcheck --activation relu | tail -n 1
-flashmoe bench --hidden 32 --ffn 32 --experts 4 --tokens 64 --warmup 1 --repeats 1 \
-  --matmul_size 0 >/dev/null
+if ! flashmoe bench --hidden 32 --ffn 32 --experts 4 --tokens 64 --warmup 1 --repeats 1 \
+     --matmul_size 0 >"$work/bench.log" 2>&1; then
+  cat "$work/bench.log"
+  echo "FAILED: flashmoe bench"
+  exit 1
+fi
 echo "flashmoe bench: ran"
 
 "$work/venv/bin/python" - "$work" <<'EOF'
