@@ -61,10 +61,13 @@ class Job:
     """This process's place in the check: W ranks over MPI under a launcher, else one rank."""
 
     def __init__(self, flashmoe):
-        self.under_launcher = any(v in os.environ for v in LAUNCHER_VARIABLES)
-        if self.under_launcher:
+        if any(v in os.environ for v in LAUNCHER_VARIABLES):
             world = flashmoe.world.mpi_world()
-            from mpi4py import MPI
+            try:
+                from mpi4py import MPI  # the check's own sums and gathers across the ranks
+            except ImportError:
+                sys.exit("run_gradcheck: under mpirun the check needs mpi4py "
+                         "(Debian: apt install python3-mpi4py)")
             self.comm = MPI.COMM_WORLD
             self.size, self.rank, self.group = world.size, world.rank, "mpi"
         else:
@@ -100,8 +103,7 @@ def make_problem(torch, job, activation, seed):
     tensors = {"x": xs[job.rank], "wg": wg, "w1": w1[mine].contiguous(),
                "b1": b1[mine].contiguous(), "w2": w2[mine].contiguous(),
                "b2": b2[mine].contiguous()}
-    shapes = {"x": [list(x.shape) for x in xs]}  # x's shape differs per rank; every rank loops over it
-    return tensors, douts[job.rank], shapes
+    return tensors, douts[job.rank], tokens
 
 
 class Layer:
@@ -144,7 +146,7 @@ def same_routing(a, b):
     return bool((a.topk_idx == b.topk_idx).all() and (a.kept == b.kept).all())
 
 
-def numeric_gradients(torch, job, layer, shapes, base_routing, eps):
+def numeric_gradients(torch, job, layer, tokens, base_routing, eps):
     """Central differences of L over every element; every rank walks the same loop (each L is
     collective) and only the owner of an element perturbs it — all ranks for the replicated wg.
     Returns this rank's numeric gradients and the elements whose perturbation moved a route."""
@@ -154,10 +156,8 @@ def numeric_gradients(torch, job, layer, shapes, base_routing, eps):
                               for name in ("x", "w1", "b1", "w2", "b2")]
     for name, owner in owned:
         mine = owner is None or owner == job.rank
-        if name == "x":
-            count = torch.Size(shapes["x"][owner]).numel()
-        else:
-            count = layer.tensors[name].numel()
+        # x's size differs per rank, and every rank walks every rank's elements.
+        count = tokens[owner] * HIDDEN if name == "x" else layer.tensors[name].numel()
         for i in range(count):
             values = []
             for step in (eps, -eps):
@@ -202,10 +202,10 @@ def main():
     import torch
 
     job = Job(flashmoe)
-    tensors, dout, shapes = make_problem(torch, job, args.activation, args.seed)
+    tensors, dout, tokens = make_problem(torch, job, args.activation, args.seed)
     layer = Layer(flashmoe, torch, job, tensors, dout, args.activation)
     analytic, base_routing = layer.analytic()
-    numeric, flipped = numeric_gradients(torch, job, layer, shapes, base_routing, args.eps)
+    numeric, flipped = numeric_gradients(torch, job, layer, tokens, base_routing, args.eps)
     flips = job.sum(len(flipped))
     gathered = job.gather(flipped)  # collective: every rank calls it
     flipped = sum(gathered, []) if job.rank == 0 else []

@@ -47,9 +47,12 @@ sbc_version=0.10.7
 if [[ $(/usr/bin/python3 -c 'import scikit_build_core; print(scikit_build_core.__version__)' \
           2>/dev/null) != "$sbc_version" ]]; then
   echo "setup: installing scikit-build-core==$sbc_version for /usr/bin/python3"
+  # Only the editable install needs it: without PyPI, say so and let everything else go on.
   "${sudo_cmd[@]}" /usr/bin/python3 -m pip install --quiet --no-deps --no-input \
     --root-user-action=ignore --disable-pip-version-check --break-system-packages \
-    "scikit-build-core==$sbc_version"
+    "scikit-build-core==$sbc_version" ||
+    echo "setup: warning: could not install scikit-build-core==$sbc_version (is PyPI reachable?);" \
+      "\`pip install -e . --no-build-isolation\` needs it, the CMake build and \`pip install .\` do not"
 fi
 
 # Where the CUDA toolkit is (nvcc), the CUDA targets' own dependencies, pinned, from PyPI into a
