@@ -32,6 +32,12 @@ LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCA
 def import_flashmoe():
     """flashmoe as installed (pip), else from this checkout's CMake build tree."""
     try:
+        import torch  # noqa: F401  (flashmoe needs it; say so before anything else fails)
+    except ImportError:
+        sys.exit(f"run_gradcheck: {sys.executable} has no torch; run it with an interpreter "
+                 "that has torch (on Debian: /usr/bin/python3, or a venv made with "
+                 "--system-site-packages)")
+    try:
         import flashmoe
         return flashmoe
     except ImportError:
