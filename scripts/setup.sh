@@ -15,6 +15,8 @@ packages=(
   libopenmpi-dev openmpi-bin              # MPI transport
   python3 python3-numpy python3-pytest pybind11-dev python3-torch python3-mpi4py
   python3-pip                             # the pinned CUDA-side tools below, into .deps/
+  python3-venv python3-packaging python3-pathspec  # `pip install .` into a venv; the pinned
+                                          # scikit-build-core below needs packaging, pathspec
   debootstrap                             # the test suite's set-up-from-nothing stage
 )
 
@@ -25,13 +27,32 @@ for p in "${packages[@]}"; do
   fi
 done
 
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo_cmd=()
-  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# `pip install -e . --no-build-isolation` (FlashDMoE's install command) builds with the build
+# backend already installed, and Debian 12 has no scikit-build-core: install it, pinned and
+# without dependencies (Debian's packaging and pathspec above satisfy it), for Debian's
+# /usr/bin/python3 into /usr/local/lib/python3.11/dist-packages — the folder Debian leaves to
+# local installs, never touched by apt, and seen by every venv made with --system-site-packages.
+# 0.10.7 is the newest release that accepts Debian's packaging 23.0 and pathspec 0.11.
+sbc_version=0.10.7
+if [[ $(/usr/bin/python3 -c 'import scikit_build_core; print(scikit_build_core.__version__)' \
+          2>/dev/null) != "$sbc_version" ]]; then
+  echo "setup: installing scikit-build-core==$sbc_version for /usr/bin/python3"
+  # Only the editable install needs it: without PyPI, say so and let everything else go on.
+  "${sudo_cmd[@]}" /usr/bin/python3 -m pip install --quiet --no-deps --no-input \
+    --root-user-action=ignore --disable-pip-version-check --break-system-packages \
+    "scikit-build-core==$sbc_version" ||
+    echo "setup: warning: could not install scikit-build-core==$sbc_version (is PyPI reachable?);" \
+      "\`pip install -e . --no-build-isolation\` needs it, the CMake build and \`pip install .\` do not"
 fi
 
 # Where the CUDA toolkit is (nvcc), the CUDA targets' own dependencies, pinned, from PyPI into a

@@ -9,6 +9,9 @@
 //   baseline_task        a task of the bulk-synchronous baseline's thread pool (throws)
 //   engine_wrong_result  engine::run_in_process spoils one element of rank 0's out and, after a
 //                        backward, of its dw1, so that `flashmoe run --check` must fail
+//   engine_wrong_gradient every engine backward (in process and over MPI) adds 1e-5·(‖dw2‖+1)
+//                        to element 0 of the last rank's dw2, so that scripts/run_gradcheck.py
+//                        must fail (engine/layer_impl.hpp)
 // Unset (the normal case) costs one cached string comparison per call.
 #pragma once
 

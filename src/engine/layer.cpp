@@ -1,5 +1,6 @@
 // engine::Layer with every rank as threads of this process: the local world (every rank local,
 // the local transport) behind the pass driver of layer_impl.hpp, and the layer's public face.
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <memory>
@@ -129,6 +130,17 @@ void spoil_result_for_test(Results& results, bool backward) {
 }
 
 }  // namespace
+
+void spoil_gradient_for_test(Results& results, const std::vector<int>& local_ranks) {
+  if (results.ranks.empty() || !test_fault_requested("engine_wrong_gradient")) return;
+  const int last = static_cast<int>(results.ranks.size()) - 1;
+  if (std::find(local_ranks.begin(), local_ranks.end(), last) == local_ranks.end()) return;
+  HostTensor& dw2 = results.ranks.back().dw2;
+  if (dw2.numel() == 0) return;
+  double norm = 0.0;
+  for (std::int64_t i = 0; i < dw2.numel(); ++i) norm += dw2.get(i) * dw2.get(i);
+  dw2.set(0, dw2.get(0) + 1e-5 * (std::sqrt(norm) + 1.0));
+}
 
 Results run_in_process(const Problem& problem, const EngineOptions& options) {
   Layer layer(problem, options);

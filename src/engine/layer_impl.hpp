@@ -50,6 +50,13 @@ struct Layer::Impl {
 // dtype (throws naming what is wrong).
 void check_engine_problem(const Problem& problem);
 
+// Test hook (FLASHMOE_TEST_FAULT=engine_wrong_gradient, common/test_fault.hpp), called after
+// every backward pass of every world: element 0 of the last rank's dw2 (when that rank is in
+// `local_ranks`) grows by 1e-5·(‖dw2‖₂ + 1) — ten times scripts/run_gradcheck.py's tolerance,
+// far below `flashmoe run --check`'s fp32 one — so the suite can show the distributed gradient
+// check catches a small error in one gradient of one rank. A no-op unless requested.
+void spoil_gradient_for_test(Results& results, const std::vector<int>& local_ranks);
+
 // `requested`, or for 0 this node's hardware threads shared among the ranks on this node.
 inline int choose_workers(int requested, int ranks_on_this_node) {
   if (requested > 0) return requested;
@@ -131,6 +138,7 @@ class LayerImpl final : public Layer::Impl {
     std::erase_if(results_.seconds,
                   [](const auto& entry) { return entry.first.starts_with("backward"); });
     wait(submit(runtime::PassKind::backward, problem_, results_));
+    spoil_gradient_for_test(results_, world_->local_ranks());
   }
   const Results& results() const override { return results_; }
   const runtime::WorkspaceLayout& layout() const override { return layout_; }
