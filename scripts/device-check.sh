@@ -11,9 +11,13 @@
 #   2. configure and build for sm_90a only (the H200's own target; CI builds all three);
 #   3. the SASS check and the GPU test binary (tests/cuda: the engine against the fp64
 #      reference, W = 1, 2, 4, every dtype, bitwise repeatability, timeouts);
-#   4. the persistent kernel once under compute-sanitizer memcheck and racecheck (small shape);
-#   5. flashmoe_cuda_bench on the seed grid (<date>-<gpu>.md and .json in the output folder;
-#      commit them to bench/results/).
+#   4. flashmoe_cuda_bench on the seed grid (<date>-<gpu>.md and .json in the output folder;
+#      commit them to bench/results/);
+#   5. the persistent kernel once under compute-sanitizer memcheck and racecheck (small shape).
+# The benchmark and the sanitizer run under their own time limits (BENCH_LIMIT_S,
+# SANITIZER_LIMIT_S), so that one slow step cannot use up the machine's time: the sanitizer,
+# whose duration is the hardest to foresee (racecheck instruments every shared-memory access of
+# a persistent kernel), goes last.
 # Exit status: 0 when every step passed, else 1; the last lines are a table of the steps.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,9 +65,11 @@ gpu_tests() {
 sanitize() {
   local binary=$build/tests/cuda/test_cuda_engine
   local filter=CudaEngine.DroplessAndDefaultTilesMatchTheReference
-  compute-sanitizer --tool memcheck --error-exitcode 9 "$binary" --gtest_filter="$filter" &&
-    compute-sanitizer --tool racecheck --racecheck-report hazard --error-exitcode 9 \
-      "$binary" --gtest_filter="$filter"
+  local limit=$((${SANITIZER_LIMIT_S:-180} / 2))
+  timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 9 "$binary" \
+      --gtest_filter="$filter" &&
+    timeout "$limit" compute-sanitizer --tool racecheck --racecheck-report hazard \
+      --error-exitcode 9 "$binary" --gtest_filter="$filter"
 }
 
 bench() {
@@ -72,14 +78,14 @@ bench() {
     echo "no benchmark binary in this build ($binary): nothing to measure"
     return 1
   fi
-  "$binary" --out "$out"
+  timeout "${BENCH_LIMIT_S:-240}" "$binary" --out "$out"
 }
 
 step machine machine
 if step build configure_and_build; then
   step tests gpu_tests
-  step sanitizer sanitize
   step bench bench
+  step sanitizer sanitize
 fi
 
 echo
