@@ -16,6 +16,8 @@ packages=(
   python3 python3-numpy python3-pytest pybind11-dev python3-torch python3-mpi4py
   python3-pip                             # the pinned CUDA-side tools below, into .deps/
   debootstrap                             # the test suite's set-up-from-nothing stage
+  clang libclang-rt-14-dev                # the readers' fuzz targets (libFuzzer lives in
+                                          # libclang-rt; scripts/fuzz.sh)
 )
 
 missing=()
