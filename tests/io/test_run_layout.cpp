@@ -284,6 +284,11 @@ TEST_F(DamagedLayout, HostileMetaIsRefusedWithLineAndKey) {
 
   write_text(meta, original + std::string(1, '\0') + "{}");
   EXPECT_NE(load_error(dir_.path()).find("a NUL byte"), std::string::npos);
+
+  fs::resize_file(meta, 5'000'000);  // sparse: refused by its size, before reading
+  EXPECT_NE(load_error(dir_.path()).find("it is 5000000 bytes, more than the 4194304 allowed"),
+            std::string::npos)
+      << load_error(dir_.path());
 }
 
 // Only a path with nothing there is a missing file; anything else at the path of a tensor or
