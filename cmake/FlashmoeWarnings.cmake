@@ -19,3 +19,14 @@ if(FLASHMOE_SANITIZE)
   target_compile_options(flashmoe_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${_flashmoe_san}>)
   target_link_options(flashmoe_warnings INTERFACE ${_flashmoe_san})
 endif()
+
+# The fuzz build (FLASHMOE_FUZZ, clang): every flashmoe object carries libFuzzer's coverage
+# instrumentation; the fuzz executables link libFuzzer itself (-fsanitize=fuzzer).
+if(FLASHMOE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "FLASHMOE_FUZZ needs clang (libFuzzer); CMAKE_CXX_COMPILER is "
+                        "${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  target_compile_options(flashmoe_warnings INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()

@@ -18,6 +18,8 @@ packages=(
   python3-venv python3-packaging python3-pathspec  # `pip install .` into a venv; the pinned
                                           # scikit-build-core below needs packaging, pathspec
   debootstrap                             # the test suite's set-up-from-nothing stage
+  clang libclang-rt-14-dev                # the readers' fuzz targets (libFuzzer lives in
+                                          # libclang-rt; scripts/fuzz.sh)
 )
 
 missing=()

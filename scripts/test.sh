@@ -8,6 +8,9 @@
 #   avx2        the CPU-kernel tests (GEMM, engine, baseline, bench; label cpu_kernels) again
 #               with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA), so that the GEMM paths of
 #               AVX2-only CPUs (bf16 widened to fp32) run on every machine, whatever its CPU;
+#   fuzz        the file readers (configuration, FlashDMoE format, meta.json, .npy) fuzzed with
+#               libFuzzer under ASan + UBSan, 15 s each from the seed corpus in tests/fuzz/corpus
+#               (scripts/fuzz.sh; clang, else skipped);
 #   mutants     the suite shown to bite: a handful of deliberate one-line bugs, each built in a
 #               scratch copy of the tree (build/mutants) and required to fail the tests meant
 #               to catch it (scripts/mutation_check.py);
@@ -20,7 +23,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
-stages=${FLASHMOE_TEST_STAGES:-"release asan tsan avx2 mutants fresh_root"}
+stages=${FLASHMOE_TEST_STAGES:-"release asan tsan avx2 fuzz mutants fresh_root"}
 total_passed=0 total_failed=0 total_skipped=0 failed_stages=() skipped=()
 
 # Runs ctest for one preset (its remaining arguments go to ctest) and adds its counts to the
@@ -79,9 +82,10 @@ for stage in $stages; do
     asan) run_ctest_stage asan asan ;;
     tsan) FLASHMOE_TEST_GROUP_SIZE=4 run_ctest_stage tsan tsan -L tsan ;;
     avx2) ONEDNN_MAX_CPU_ISA=AVX2 run_ctest_stage avx2 release -L cpu_kernels ;;
+    fuzz) run_script_stage fuzz scripts/fuzz.sh ;;
     mutants) run_script_stage mutants python3 scripts/mutation_check.py ;;
     fresh_root) run_script_stage fresh_root scripts/fresh_root_check.sh ;;
-    *) echo "unknown stage '$stage' (allowed: release asan tsan avx2 mutants fresh_root)"; exit 2 ;;
+    *) echo "unknown stage '$stage' (allowed: release asan tsan avx2 fuzz mutants fresh_root)"; exit 2 ;;
   esac
 done
 

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "common/short_text.hpp"
 #include "config/text_values.hpp"
 #include "flashmoe/error.hpp"
 
@@ -117,7 +118,7 @@ void set_config_field(Config& config, std::string_view key, std::string_view val
                                  },
                                  field->member);
   if (!parsed) {
-    FLASHMOE_FAIL("invalid value '", value, "' for key '", key, "': expected ",
+    FLASHMOE_FAIL("invalid value '", short_text(value), "' for key '", key, "': expected ",
                   field_allowed_text(*field));
   }
 }

@@ -20,6 +20,10 @@ template <typename... Fs>
 struct Overloaded : Fs... {
   using Fs::operator()...;
 };
+// C++20 deduces this for an aggregate by itself; clang before 17 (Debian 12 has 14, which
+// builds the fuzz targets) needs the guide spelled out.
+template <typename... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
 
 struct ConfigField {
   std::string_view key;  // JSON key and override name, identical to the member's name

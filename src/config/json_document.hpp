@@ -9,15 +9,22 @@
 
 namespace flashmoe::config_detail {
 
-// Parses text that must hold one JSON object. Throws flashmoe::Error naming `source` and, for
-// malformed JSON, the line and column; a key repeated in one object is refused too (JSON
-// parsers silently keep the last one, which hides mistakes).
+// Containers nest at most this deep. flashmoe's files nest 2 levels (meta.json's token list);
+// the cap keeps every recursive walk of a parsed value (dump(), destruction, comparisons) far
+// from the stack's end, which an array nested 10^5 deep would reach.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Parses text that must hold one JSON object. Throws flashmoe::Error naming `source` and the
+// line and column for: malformed JSON, a NUL byte (nlohmann would stop reading there), nesting
+// beyond kMaxJsonDepth, a key repeated in one object (JSON parsers silently keep the last one,
+// which hides mistakes), a number beyond a double's range or an integer literal beyond 64 bits
+// (nlohmann would make it a double); the last two name the key too.
 nlohmann::json parse_json_object(std::string_view text, std::string_view source);
 
 // "an integer", "a number", "a string", "a boolean", "null", "an array", "an object".
 std::string_view json_type_name(const nlohmann::json& value);
 
-// Compact JSON text of a value for messages, shortened when long.
+// Compact JSON text of a value for messages, cut to a short prefix (short_text) when long.
 std::string json_value_text(const nlohmann::json& value);
 
 // 1-based line and column of the character at `offset` (a 0-based byte index) in text.

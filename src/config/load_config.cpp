@@ -1,10 +1,7 @@
 // Configuration files: read, detect the format by its keys, parse, validate.
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstddef>
 
+#include "common/bounded_file.hpp"
 #include "config/config_json.hpp"
 #include "config/flashdmoe_format.hpp"
 #include "config/json_document.hpp"
@@ -12,6 +9,14 @@
 #include "flashmoe/error.hpp"
 
 namespace flashmoe {
+namespace {
+
+// A configuration of every key, in either format, is under 1 KiB; a file a thousand times
+// larger is not a configuration, and reading it whole (a 200 MB file, /dev/zero) would only
+// spend memory before saying so.
+constexpr std::size_t kMaxConfigFileBytes = std::size_t{1} << 20;
+
+}  // namespace
 
 LoadedConfig parse_config_text(std::string_view json_text, std::string_view source_name) {
   using namespace config_detail;
@@ -38,15 +43,9 @@ LoadedConfig parse_config_text(std::string_view json_text, std::string_view sour
 }
 
 LoadedConfig load_config_file(const std::string& path) {
-  std::error_code status;
-  if (std::filesystem::is_directory(path, status))
-    FLASHMOE_FAIL("cannot read configuration file '", path, "': it is a directory");
-  std::ifstream file(path, std::ios::binary);
-  if (!file) FLASHMOE_FAIL("cannot read configuration file '", path, "': ", std::strerror(errno));
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) FLASHMOE_FAIL("error while reading configuration file '", path, "'");
-  return parse_config_text(text.str(), path);
+  const std::string text = read_bounded_file(path, "configuration file", kMaxConfigFileBytes,
+                                             "a configuration holds a few dozen keys");
+  return parse_config_text(text, path);
 }
 
 }  // namespace flashmoe

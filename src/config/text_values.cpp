@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/nearest_word.hpp"
+#include "common/short_text.hpp"
 
 namespace flashmoe::config_detail {
 
@@ -46,7 +47,7 @@ std::string format_double(double value) {
 
 std::string unknown_key_message(std::string_view key, std::string_view where,
                                 const std::vector<std::string_view>& valid_keys) {
-  std::string message = "unknown key '" + std::string(key) + "'";
+  std::string message = "unknown key '" + short_text(key) + "'";
   if (!where.empty()) message += " in " + std::string(where);
 
   // Without a plausible suggestion, list every key so the reader can pick.

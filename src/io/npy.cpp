@@ -1,14 +1,18 @@
 #include "io/npy.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <optional>
 #include <sstream>
 
+#include "common/bounded_file.hpp"
+#include "common/short_text.hpp"
 #include "flashmoe/error.hpp"
 
 namespace flashmoe::io {
@@ -19,6 +23,12 @@ static_assert(std::endian::native == std::endian::little, "npy I/O assumes a lit
 
 constexpr std::string_view kMagic = "\x93NUMPY";
 constexpr std::size_t kAlignment = 64;  // numpy aligns the data start to 64 bytes
+// Magic, version and a 4-byte header length (format 2.0 and 3.0; 1.0 has 2 bytes).
+constexpr std::size_t kLongPrefixBytes = 12;
+// numpy itself refuses headers over 10000 bytes unless told otherwise; the header of any
+// tensor numpy or flashmoe writes is about 128 bytes. The cap bounds what is read before the
+// shape can be checked against the file's size.
+constexpr std::size_t kMaxHeaderBytes = 10000;
 
 [[noreturn]] void fail(std::string_view source, const std::string& what) {
   throw Error(detail::concat("npy file '", source, "': ", what));
@@ -62,6 +72,9 @@ std::string shape_tuple(const Shape& shape) {
   return out.str();
 }
 
+// Enough of a malformed header to recognise it: numpy's headers are about 70 characters.
+constexpr std::size_t kQuotedHeaderChars = 100;
+
 // The header is a Python dict literal, e.g. {'descr': '<f4', 'fortran_order': False,
 // 'shape': (3, 4), }. This parser accepts exactly the subset numpy writes: string keys, and
 // values that are strings, True/False or tuples of non-negative integers, in any key order.
@@ -91,7 +104,7 @@ class HeaderParser {
       } else if (key == "shape") {
         fields.shape = tuple();
       } else {
-        fail(source_, "unexpected key '" + key + "' in header");
+        fail(source_, "unexpected key '" + short_text(key) + "' in header");
       }
       skip_space();
       if (peek() == ',') {
@@ -109,7 +122,8 @@ class HeaderParser {
 
  private:
   [[noreturn]] void error(const std::string& what) const {
-    fail(source_, detail::concat("malformed header (", what, " at offset ", pos_, "): ", text_));
+    fail(source_, detail::concat("malformed header (", what, " at offset ", pos_,
+                                 "): ", short_text(text_, kQuotedHeaderChars)));
   }
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
   void skip_space() {
@@ -182,6 +196,81 @@ std::uint32_t read_le(std::string_view bytes, std::size_t offset, std::size_t wi
   return value;
 }
 
+// The parts of a header that type and locate the data.
+struct Header {
+  ElementType type = ElementType::u8;
+  Shape shape;
+  std::string descr;
+  std::size_t data_offset = 0;  // bytes before the data: prefix and header
+  std::size_t data_bytes = 0;   // element size × every dimension
+};
+
+// Where the header begins and ends (the data begins), from the prefix alone: magic, version
+// and header length, at most kLongPrefixBytes. Refuses a header longer than kMaxHeaderBytes.
+struct HeaderSpan {
+  std::size_t start = 0;
+  std::size_t end = 0;
+};
+HeaderSpan header_span(std::string_view bytes, std::string_view source) {
+  if (bytes.size() < kMagic.size() + 2 || bytes.substr(0, kMagic.size()) != kMagic)
+    fail(source, "not a NumPy .npy file (the magic string \\x93NUMPY is missing)");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  const int minor = static_cast<unsigned char>(bytes[7]);
+  if (major < 1 || major > 3 || minor != 0)
+    fail(source, detail::concat("unsupported format version ", major, '.', minor,
+                                " (supported: 1.0, 2.0, 3.0)"));
+  const std::size_t len_width = major == 1 ? 2 : 4;
+  const std::size_t header_start = 8 + len_width;
+  if (bytes.size() < header_start) fail(source, "truncated header");
+  const std::size_t header_len = read_le(bytes, 8, len_width);
+  if (header_len > kMaxHeaderBytes)
+    fail(source, detail::concat("header of ", header_len, " bytes, more than the ", kMaxHeaderBytes,
+                                " allowed (numpy writes about 128)"));
+  return {header_start, header_start + header_len};
+}
+
+// The header of `bytes`, which must hold at least its prefix and header.
+Header parse_header(std::string_view bytes, std::string_view source) {
+  const auto [header_start, end] = header_span(bytes, source);
+  if (bytes.size() < end)
+    fail(source,
+         detail::concat("truncated header: it declares ", end - header_start,
+                        " bytes, the file has ", bytes.size() - header_start, " after the prefix"));
+
+  const auto fields = HeaderParser(bytes.substr(header_start, end - header_start), source).parse();
+  if (!fields.descr) fail(source, "header has no 'descr'");
+  if (!fields.fortran_order) fail(source, "header has no 'fortran_order'");
+  if (!fields.shape) fail(source, "header has no 'shape'");
+  const auto type = parse_descr(*fields.descr);
+  if (!type)
+    fail(source, "unsupported dtype '" + short_text(*fields.descr) +
+                     "' (supported: <f8, <f4, <f2, <i4, <i8, |u1, |b1; little-endian only)");
+  if (*fields.fortran_order)
+    fail(source,
+         "fortran_order is True; only C-order (row-major) arrays are supported "
+         "(write np.ascontiguousarray(a))");
+
+  // Guard the byte count against overflow before anything is sized by it.
+  Header header{*type, *fields.shape, *fields.descr, end, element_size(*type)};
+  for (std::int64_t d : header.shape) {
+    const auto dim = static_cast<std::size_t>(d);
+    if (dim != 0 && header.data_bytes > std::numeric_limits<std::size_t>::max() / dim)
+      fail(source, "shape " + short_text(shape_to_string(header.shape)) + " is too large");
+    header.data_bytes *= dim;
+  }
+  return header;
+}
+
+// Refuses data that the shape does not account for exactly (`available` bytes follow the
+// header), before anything is allocated.
+void check_data_size(const Header& header, std::size_t available, std::string_view source) {
+  if (available != header.data_bytes)
+    fail(source,
+         detail::concat(available < header.data_bytes ? "truncated data" : "trailing data",
+                        ": shape ", short_text(shape_to_string(header.shape)), " of ", header.descr,
+                        " needs ", header.data_bytes, " bytes, the file has ", available));
+}
+
 }  // namespace
 
 std::string encode_npy(const HostTensor& tensor) {
@@ -216,53 +305,11 @@ std::string encode_npy(const HostTensor& tensor) {
 }
 
 HostTensor decode_npy(std::string_view bytes, std::string_view source) {
-  if (bytes.size() < kMagic.size() + 2 || bytes.substr(0, kMagic.size()) != kMagic)
-    fail(source, "not a NumPy .npy file (the magic string \\x93NUMPY is missing)");
-  const int major = static_cast<unsigned char>(bytes[6]);
-  const int minor = static_cast<unsigned char>(bytes[7]);
-  if (major < 1 || major > 3 || minor != 0)
-    fail(source, detail::concat("unsupported format version ", major, '.', minor,
-                                " (supported: 1.0, 2.0, 3.0)"));
-  const std::size_t len_width = major == 1 ? 2 : 4;
-  const std::size_t header_start = 8 + len_width;
-  if (bytes.size() < header_start) fail(source, "truncated header");
-  const std::size_t header_len = read_le(bytes, 8, len_width);
-  if (bytes.size() - header_start < header_len)
-    fail(source,
-         detail::concat("truncated header: it declares ", header_len, " bytes, the file has ",
-                        bytes.size() - header_start, " after the prefix"));
-
-  const auto fields = HeaderParser(bytes.substr(header_start, header_len), source).parse();
-  if (!fields.descr) fail(source, "header has no 'descr'");
-  if (!fields.fortran_order) fail(source, "header has no 'fortran_order'");
-  if (!fields.shape) fail(source, "header has no 'shape'");
-  const auto type = parse_descr(*fields.descr);
-  if (!type)
-    fail(source, "unsupported dtype '" + *fields.descr +
-                     "' (supported: <f8, <f4, <f2, <i4, <i8, |u1, |b1; little-endian only)");
-  if (*fields.fortran_order)
-    fail(source,
-         "fortran_order is True; only C-order (row-major) arrays are supported "
-         "(write np.ascontiguousarray(a))");
-
-  // Guard the byte count against overflow before allocating anything.
-  const Shape& shape = *fields.shape;
-  const std::size_t item = element_size(*type);
-  std::size_t expected = item;
-  for (std::int64_t d : shape) {
-    const auto dim = static_cast<std::size_t>(d);
-    if (dim != 0 && expected > std::numeric_limits<std::size_t>::max() / dim)
-      fail(source, "shape " + shape_to_string(shape) + " is too large");
-    expected *= dim;
-  }
-  const std::size_t available = bytes.size() - header_start - header_len;
-  if (available != expected)
-    fail(source, detail::concat(available < expected ? "truncated data" : "trailing data",
-                                ": shape ", shape_to_string(shape), " of ", *fields.descr,
-                                " needs ", expected, " bytes, the file has ", available));
-
-  HostTensor tensor(*type, shape);
-  if (expected != 0) std::memcpy(tensor.raw(), bytes.data() + header_start + header_len, expected);
+  const Header header = parse_header(bytes, source);
+  check_data_size(header, bytes.size() - header.data_offset, source);
+  HostTensor tensor(header.type, header.shape);
+  if (header.data_bytes != 0)
+    std::memcpy(tensor.raw(), bytes.data() + header.data_offset, header.data_bytes);
   return tensor;
 }
 
@@ -276,14 +323,34 @@ void write_npy(const std::string& path, const HostTensor& tensor) {
 }
 
 HostTensor read_npy(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail(path, detail::concat("cannot open: ", std::strerror(errno)));
-  // Stream the buffer rather than iterate: the iterator form trips GCC's -Wnull-dereference.
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) fail(path, "read failed");
-  const std::string bytes = std::move(contents).str();
-  return decode_npy(bytes, path);
+  BoundedFile file(path, "npy file");
+  // The prefix (magic, version, header length) first, then the header it announces, then the
+  // data: the shape is checked against the file's size before the tensor is allocated.
+  std::string head(kLongPrefixBytes, '\0');
+  head.resize(file.read_some(head.data(), head.size()));
+  const std::size_t end = header_span(head, path).end;
+  const std::size_t have = head.size();
+  if (end > have) {
+    head.resize(end);
+    head.resize(have + file.read_some(head.data() + have, end - have));
+  }
+  const Header header = parse_header(head, path);  // after this, head holds the whole header
+  const std::size_t data_start = header.data_offset;
+  const std::size_t already = head.size() - data_start;  // data bytes read with the prefix
+  const std::uint64_t size = std::max<std::uint64_t>(file.size(), head.size());
+  check_data_size(header, static_cast<std::size_t>(size - data_start), path);
+
+  HostTensor tensor(header.type, header.shape);
+  char* data = static_cast<char*>(tensor.raw());
+  if (already != 0) std::memcpy(data, head.data() + data_start, already);
+  const std::size_t got = already + file.read_some(data + already, header.data_bytes - already);
+  // The size came from stat; a file changed since then is caught here.
+  if (got != header.data_bytes)
+    fail(path, detail::concat("truncated data: the file shrank to ", data_start + got,
+                              " bytes while being read"));
+  char extra = 0;
+  if (file.read_some(&extra, 1) != 0) fail(path, "trailing data: the file grew while being read");
+  return tensor;
 }
 
 }  // namespace flashmoe::io

@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
 
+#include "common/bounded_file.hpp"
+#include "common/short_text.hpp"
+#include "config/json_document.hpp"
 #include "flashmoe/error.hpp"
 #include "io/npy.hpp"
 
@@ -17,6 +22,10 @@ namespace {
 
 // A world size beyond this is a corrupt file, not a run (it would size huge vectors).
 constexpr std::int64_t kMaxWorldSize = 1 << 16;
+// meta.json as save_meta writes it: about 400 bytes and one line per rank's token count (at
+// most 16 bytes: "    2147483647,\n"), so under 1.1 MiB for kMaxWorldSize ranks; 4 MiB leaves
+// room for a hand-edited file and refuses anything that is not metadata before reading it.
+constexpr std::size_t kMaxMetaBytes = std::size_t{4} << 20;
 
 std::string rank_dir(int rank) {
   return "rank" + std::to_string(rank);
@@ -64,8 +73,10 @@ void write_as(const fs::path& path, const HostTensor& tensor, ElementType type,
 HostTensor read_checked(const fs::path& dir, const std::string& relative, const std::string& what,
                         ElementType type, const Shape& shape) {
   const fs::path path = dir / relative;
+  // Only a path with nothing at all is "missing"; a directory, FIFO, device or broken link
+  // there gets the npy reader's own message.
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
+  if (fs::symlink_status(path, ec).type() == fs::file_type::not_found)
     throw Error(detail::concat("saved run '", dir.string(), "': missing file ", relative,
                                " (tensor ", what, ")"));
   HostTensor tensor = read_npy(path.string());
@@ -111,23 +122,32 @@ class MetaReader {
     return *it;
   }
   std::int64_t integer(const std::string& key, const nlohmann::json& value) const {
-    if (!value.is_number_integer()) fail(key, "expected an integer, got " + value.dump());
+    if (!value.is_number_integer())
+      fail(key, "expected an integer, got " + config_detail::json_value_text(value));
+    // 2^63 ≤ n < 2^64 parses as unsigned; as int64 it would turn negative.
+    if (value.is_number_unsigned() &&
+        value.get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      fail(key, "expected an integer below 2^63, got " + config_detail::json_value_text(value));
     return value.get<std::int64_t>();
   }
   std::int64_t integer(const std::string& key) const { return integer(key, required(key)); }
   double number(const std::string& key) const {
     const auto& value = required(key);
-    if (!value.is_number()) fail(key, "expected a number, got " + value.dump());
+    if (!value.is_number())
+      fail(key, "expected a number, got " + config_detail::json_value_text(value));
     return value.get<double>();
   }
   bool boolean(const std::string& key) const {
     const auto& value = required(key);
-    if (!value.is_boolean()) fail(key, "expected true or false, got " + value.dump());
+    if (!value.is_boolean())
+      fail(key, "expected true or false, got " + config_detail::json_value_text(value));
     return value.get<bool>();
   }
   std::string text(const std::string& key) const {
     const auto& value = required(key);
-    if (!value.is_string()) fail(key, "expected a string, got " + value.dump());
+    if (!value.is_string())
+      fail(key, "expected a string, got " + config_detail::json_value_text(value));
     return value.get<std::string>();
   }
   bool has(const std::string& key) const { return json_.contains(key); }
@@ -264,24 +284,19 @@ void save_run(const fs::path& dir, const Problem& problem, const Results& result
 
 RunMeta load_meta(const fs::path& dir) {
   const fs::path path = dir / "meta.json";
-  const std::string source = path.string();
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw Error(detail::concat("saved run '", dir.string(), "': no such directory"));
-  if (!fs::is_regular_file(path, ec))
+  // Anything at the path that is not a regular file gets the bounded reader's own message.
+  if (fs::symlink_status(path, ec).type() == fs::file_type::not_found)
     throw Error(detail::concat("saved run '", dir.string(), "': missing file meta.json"));
-  std::ifstream file(path);
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  const std::string text = std::move(contents).str();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(detail::concat(source, ": malformed JSON: ", e.what()));
-  }
-  if (!json.is_object()) throw Error(source + ": expected a JSON object");
+  return parse_meta(read_bounded_file(path.string(), "metadata file", kMaxMetaBytes,
+                                      "one token count per rank, for at most 65536 ranks"),
+                    path.string());
+}
 
+RunMeta parse_meta(std::string_view text, const std::string& source) {
+  const nlohmann::json json = config_detail::parse_json_object(text, source);
   const MetaReader read(json, source);
   RunMeta meta;
   const std::int64_t world_size = read.integer("world_size");
@@ -292,7 +307,8 @@ RunMeta load_meta(const fs::path& dir) {
   const auto& tokens = read.required("tokens");
   if (!tokens.is_array() || static_cast<std::int64_t>(tokens.size()) != world_size)
     read.fail("tokens", detail::concat("expected a list of ", world_size,
-                                       " token counts (one per rank), got ", tokens.dump()));
+                                       " token counts (one per rank), got ",
+                                       config_detail::json_value_text(tokens)));
   for (const auto& value : tokens) {
     const std::int64_t count = read.integer("tokens", value);
     if (count < 0) read.fail("tokens", detail::concat("negative token count ", count));
@@ -310,14 +326,14 @@ RunMeta load_meta(const fs::path& dir) {
   const auto parsed_activation = parse_activation(activation);
   if (!parsed_activation)
     read.fail("activation",
-              detail::concat("'", activation, "' is not one of ", activation_names()));
+              detail::concat("'", short_text(activation), "' is not one of ", activation_names()));
   c.activation = *parsed_activation;
   c.bias = read.boolean("bias");
   c.normalize_weights = read.boolean("normalize_weights");
   const std::string dtype = read.text("dtype");
   const auto parsed_dtype = parse_dtype(dtype);
   if (!parsed_dtype)
-    read.fail("dtype", detail::concat("'", dtype, "' is not one of ", dtype_names()));
+    read.fail("dtype", detail::concat("'", short_text(dtype), "' is not one of ", dtype_names()));
   c.dtype = *parsed_dtype;
   c.allow_tf32 = read.boolean("allow_tf32");
   meta.backend = read.text("backend");

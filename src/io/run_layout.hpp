@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flashmoe/problem.hpp"
@@ -54,8 +55,12 @@ void save_rank(const std::filesystem::path& dir, const RunMeta& meta, int rank,
 void save_run(const std::filesystem::path& dir, const Problem& problem, const Results& results,
               const std::string& backend);
 
-// meta.json alone; errors name the file and the missing or invalid key.
+// meta.json alone; errors name the file and the missing or invalid key. The file is read as
+// configuration files are: a regular file of bounded size, one JSON object with no NUL byte,
+// no repeated key, bounded nesting and numbers in range (config/json_document.hpp).
 RunMeta load_meta(const std::filesystem::path& dir);
+// The same from the text of a meta.json; `source` names it in errors.
+RunMeta parse_meta(std::string_view text, const std::string& source);
 
 // The inputs of a saved run (x, weights, dout when backward), converted to the dtype's storage
 // type. Refuses missing files, wrong shapes or element types (naming tensor, expected, actual)

@@ -42,6 +42,25 @@ inline CliResult run_flashmoe(const std::string& arguments, const std::string& s
   return result;
 }
 
+// The command's exit statuses for refused input (docs/cli.md, "Exit status").
+constexpr int kError = 1;  // a configuration, file or input refused
+constexpr int kUsage = 2;  // a malformed command line
+
+// The command exits with `status` (so no signal ended it), says `message` on stderr and prints
+// nothing on stdout.
+inline void expect_refusal(const std::string& arguments, int status, const std::string& message,
+                           const std::string& shell_prefix = "") {
+  const CliResult r = run_flashmoe(arguments, shell_prefix);
+  EXPECT_EQ(r.status, status) << arguments << "\n" << r.err;
+  EXPECT_NE(r.err.find(message), std::string::npos)
+      << arguments << "\nexpected in stderr: " << message << "\nstderr: " << r.err;
+  EXPECT_EQ(r.out, "") << arguments;
+}
+
+inline void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
 // Small shapes keep every run in milliseconds.
 inline const std::string kSmall = "--hidden 32 --ffn 48 --experts 4 --top_k 2";
 

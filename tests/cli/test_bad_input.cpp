@@ -12,21 +12,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kError = 1;
-constexpr int kUsage = 2;
-
-void expect_refusal(const std::string& arguments, int status, const std::string& message) {
-  const CliResult r = run_flashmoe(arguments);
-  EXPECT_EQ(r.status, status) << arguments << "\n" << r.err;
-  EXPECT_NE(r.err.find(message), std::string::npos)
-      << arguments << "\nexpected in stderr: " << message << "\nstderr: " << r.err;
-  EXPECT_EQ(r.out, "") << arguments;
-}
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
 TEST(CliBadInput, CommandLine) {
   expect_refusal("", kUsage, "usage: flashmoe <command>");
   expect_refusal("runn", kUsage, "unknown command 'runn'; did you mean 'run'?");

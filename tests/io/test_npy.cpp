@@ -2,6 +2,7 @@
 // types, header variants numpy writes, and the refusal of malformed files.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 #include "flashmoe/error.hpp"
@@ -153,6 +154,50 @@ TEST(Npy, FilesRoundTripAndErrorsNameThePath) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  }
+}
+
+// The shape a header declares is checked against the bytes there are before the tensor is
+// allocated: 2^40 floats (4 TiB) would end in bad_alloc, or the out-of-memory killer.
+TEST(Npy, AHugeDeclaredShapeIsRefusedBeforeAllocating) {
+  const std::string huge =
+      raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }",
+              std::string(16, '\0'));
+  EXPECT_NE(error_of(huge).find("truncated data: shape [1099511627776] of <f4 needs "
+                                "4398046511104 bytes, the file has 16"),
+            std::string::npos)
+      << error_of(huge);
+  const flashmoe::testing::TempDir dir;
+  const std::string path = (dir / "huge.npy").string();
+  std::ofstream(path, std::ios::binary) << huge;
+  try {
+    read_npy(path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated data"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Npy, AHeaderLongerThanTheCapIsRefused) {
+  std::string bytes = raw_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+                              std::string(16, '\0'), 2);
+  bytes[10] = '\x3b';  // the 4-byte little-endian header length becomes about 2.6·10^9
+  bytes[11] = '\x9a';
+  EXPECT_NE(error_of(bytes).find("allowed (numpy writes about 128)"), std::string::npos)
+      << error_of(bytes);
+}
+
+TEST(Npy, ReadingAFileAgreesWithDecodingItsBytes) {
+  // read_npy reads prefix, header and data separately, and must give what decode_npy gives
+  // for the same bytes: one-byte elements, no data at all, a format 1.0 file of numpy's.
+  const flashmoe::testing::TempDir dir;
+  const std::string path = (dir / "a.npy").string();
+  for (const std::string& bytes :
+       {raw_npy("{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", "abc"),
+        raw_npy("{'descr': '|u1', 'fortran_order': False, 'shape': (0,), }", ""),
+        encode_npy(sample(ElementType::f64, {3, 5}))}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    EXPECT_TRUE(bitwise_equal(read_npy(path), decode_npy(bytes, path)));
   }
 }
 

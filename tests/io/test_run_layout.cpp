@@ -2,6 +2,7 @@
 // documented list is written, per-rank saving matches whole-run saving, and damaged layouts are
 // refused with messages that name the file, the tensor, the expected and the actual value.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -254,6 +255,69 @@ TEST_F(DamagedLayout, MetaProblemsNameTheKey) {
 
   write_text(meta, "{\"world_size\": 2,");
   EXPECT_NE(load_error(dir_.path()).find("malformed JSON"), std::string::npos);
+}
+
+// meta.json is read as configuration files are (config/json_document.hpp).
+TEST_F(DamagedLayout, HostileMetaIsRefusedWithLineAndKey) {
+  const fs::path meta = dir_ / "meta.json";
+  const std::string original = read_text(meta);
+
+  // A repeated key would otherwise let the last one win silently.
+  replace_in_file(meta, "\"hidden\": 8,", "\"hidden\": 8, \"hidden\": 16,");
+  EXPECT_NE(load_error(dir_.path()).find("duplicate key 'hidden' in " + meta.string() + " at line"),
+            std::string::npos)
+      << load_error(dir_.path());
+  write_text(meta, original);
+
+  replace_in_file(meta, "\"hidden\": 8",
+                  "\"hidden\": " + std::string(100'000, '[') + "8" + std::string(100'000, ']'));
+  EXPECT_NE(load_error(dir_.path()).find("key 'hidden': nested more than 64 levels"),
+            std::string::npos)
+      << load_error(dir_.path());
+  write_text(meta, original);
+
+  replace_in_file(meta, "\"d_aux\": 0.25", "\"d_aux\": 1e400");
+  EXPECT_NE(load_error(dir_.path()).find("key 'd_aux': the number 1e400 is out of range"),
+            std::string::npos)
+      << load_error(dir_.path());
+  write_text(meta, original);
+
+  write_text(meta, original + std::string(1, '\0') + "{}");
+  EXPECT_NE(load_error(dir_.path()).find("a NUL byte"), std::string::npos);
+
+  fs::resize_file(meta, 5'000'000);  // sparse: refused by its size, before reading
+  EXPECT_NE(load_error(dir_.path()).find("it is 5000000 bytes, more than the 4194304 allowed"),
+            std::string::npos)
+      << load_error(dir_.path());
+}
+
+// Only a path with nothing there is a missing file; anything else at the path of a tensor or
+// of meta.json is named for what it is.
+TEST_F(DamagedLayout, NonRegularFilesAreNamedForWhatTheyAre) {
+  const fs::path x = dir_ / "rank0/x.npy";
+  const auto expect_refusal = [&](const std::string& expected) {
+    const std::string error = load_error(dir_.path());
+    EXPECT_NE(error.find(x.string()), std::string::npos) << error;
+    EXPECT_NE(error.find(expected), std::string::npos) << error;
+  };
+  fs::remove(x);
+  fs::create_directory(x);
+  expect_refusal("it is a directory");
+  fs::remove(x);
+  ASSERT_EQ(::mkfifo(x.c_str(), 0600), 0);
+  expect_refusal("it is a FIFO");
+  fs::remove(x);
+  fs::create_symlink(x, x);
+  expect_refusal("symbolic link that loops");
+  fs::remove(x);
+  fs::create_symlink("/dev/zero", x);
+  expect_refusal("it is a character device");
+
+  const fs::path meta = dir_ / "meta.json";
+  fs::remove(meta);
+  ASSERT_EQ(::mkfifo(meta.c_str(), 0600), 0);
+  EXPECT_NE(load_error(dir_.path()).find("it is a FIFO"), std::string::npos)
+      << load_error(dir_.path());
 }
 
 }  // namespace
