@@ -1,8 +1,11 @@
 // flashmoe bench: time the fused engine against the bulk-synchronous baseline on one problem,
 // with the library's large matmul as the ceiling (src/bench, docs/benchmarks.md).
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -143,15 +146,25 @@ bench::BenchOptions make_bench_options(const ParsedArgs& args, std::optional<int
   return o;
 }
 
+std::unique_ptr<std::ofstream> open_report_file(const std::optional<std::string>& json_path) {
+  if (!json_path) return nullptr;
+  errno = 0;
+  auto file = std::make_unique<std::ofstream>(*json_path, std::ios::out | std::ios::trunc);
+  if (!*file)
+    throw Error(detail::concat("bench: cannot write --json ", *json_path, ": ",
+                               errno != 0 ? std::strerror(errno) : "cannot open it",
+                               " (nothing was measured)"));
+  return file;
+}
+
 void write_bench_report(const bench::BenchReport& report,
-                        const std::optional<std::string>& json_path) {
+                        const std::optional<std::string>& json_path, std::ofstream* json_file) {
   std::cout << bench::format_report(report);
-  if (!json_path) return;
-  std::ofstream file(*json_path);
-  file << bench::report_to_json(report);
-  file.close();
-  if (!file) throw Error("bench: could not write " + *json_path);
-  std::cout << "results written to " << *json_path << '\n';
+  if (json_file == nullptr) return;
+  *json_file << bench::report_to_json(report);
+  json_file->close();
+  if (!*json_file) throw Error("bench: could not write " + json_path.value_or("the --json file"));
+  std::cout << "results written to " << json_path.value_or("") << '\n';
 }
 
 int bench_command(const Args& args) {
@@ -172,9 +185,10 @@ int bench_command(const Args& args) {
 #endif
   }
   const bench::BenchOptions options = make_bench_options(parsed, std::nullopt);
+  const std::unique_ptr<std::ofstream> json_file = open_report_file(parsed.value("json"));
   const bench::BenchReport report = bench::run_benchmark(
       options, [](const std::string& line) { std::cerr << "bench: " << line << std::endl; });
-  write_bench_report(report, parsed.value("json"));
+  write_bench_report(report, parsed.value("json"), json_file.get());
   return kExitOk;
 }
 

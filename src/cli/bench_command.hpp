@@ -2,6 +2,8 @@
 // bench_mpi.cpp).
 #pragma once
 
+#include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -14,8 +16,14 @@ namespace flashmoe::cli {
 // default for --ranks, which must then equal it (UsageError otherwise).
 bench::BenchOptions make_bench_options(const ParsedArgs& args, std::optional<int> job_ranks);
 
-// The table on stdout and, with a path, the JSON document (throws Error if it cannot write).
+// The --json file, opened (and emptied) before anything is measured, so that a path that cannot
+// be written fails at once instead of after the whole benchmark; null without --json. Throws
+// Error naming the path and the system's reason.
+std::unique_ptr<std::ofstream> open_report_file(const std::optional<std::string>& json_path);
+
+// The table on stdout and, with a file, the JSON document into it (throws Error if the write
+// fails).
 void write_bench_report(const bench::BenchReport& report,
-                        const std::optional<std::string>& json_path);
+                        const std::optional<std::string>& json_path, std::ofstream* json_file);
 
 }  // namespace flashmoe::cli

@@ -2,6 +2,8 @@
 // 15, 19 and 20): each ends with exit status 1 and a message naming the file and the cause,
 // never with a signal, a hang, an exhausted memory or a silent acceptance.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 
 #include "cli_runner.hpp"
@@ -105,6 +107,18 @@ TEST_F(CliHostileLoad, ATensorThatIsNotARegularFileIsNamedForWhatItIs) {
   fs::remove(x);
   fs::create_symlink("/dev/zero", x);
   expect_load_refused("cannot read npy file '" + x.string() + "': it is a character device");
+}
+
+// Row 20, second half: an unwritable --json path is refused before anything is measured (it
+// used to be reported after the whole benchmark).
+TEST(CliHostileBench, AnUnwritableJsonPathFailsBeforeMeasuring) {
+  const CliResult r = run_flashmoe("bench --ranks 1 --tokens 16 --warmup 0 --repeats 1 " + kSmall +
+                                   " --json /proc/flashmoe-nope.json");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write --json /proc/flashmoe-nope.json"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was measured"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "only the error line:\n" << r.err;
+  EXPECT_EQ(r.out, "");
 }
 
 }  // namespace
