@@ -9,6 +9,7 @@
 
 #include "backends/backends.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/mpi_arguments.hpp"
 #include "cli/mpi_gather.hpp"
 #include "cli/run_options.hpp"
 #include "cli/run_summary.hpp"
@@ -45,6 +46,7 @@ void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options
 
 int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
   const int rank = session.rank(), size = session.world_size();
+  check_same_arguments(session.comm(), args, "run options");
   if (const auto ranks = args.value("ranks");
       ranks && parse_integer("--ranks", *ranks, 1, 1024) != size)
     throw UsageError("--ranks " + *ranks + " but the MPI job has " + std::to_string(size) +

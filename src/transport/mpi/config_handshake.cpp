@@ -1,5 +1,6 @@
 #include "transport/mpi/config_handshake.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -38,18 +39,97 @@ std::string rank_list(const std::vector<int>& ranks) {
   return out.str();
 }
 
+// Every rank's hash compared with rank 0's (one allgather; every rank gets the same lists).
+struct Agreement {
+  int rank = 0, world_size = 0;
+  std::vector<int> agreeing, differing;  // ranks whose hash equals / differs from rank 0's
+};
+
+Agreement compare_hashes(MPI_Comm comm, std::uint64_t mine) {
+  Agreement a;
+  FLASHMOE_MPI(MPI_Comm_rank(comm, &a.rank));
+  FLASHMOE_MPI(MPI_Comm_size(comm, &a.world_size));
+  std::vector<std::uint64_t> hashes(static_cast<std::size_t>(a.world_size));
+  FLASHMOE_MPI(MPI_Allgather(&mine, 1, MPI_UINT64_T, hashes.data(), 1, MPI_UINT64_T, comm));
+  for (int r = 0; r < a.world_size; ++r)
+    (hashes[static_cast<std::size_t>(r)] == hashes[0] ? a.agreeing : a.differing).push_back(r);
+  return a;
+}
+
+// FNV-1a over the encoded options: equal encodings give equal hashes on every rank (unlike
+// std::hash, which may differ between builds of a job's processes).
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+// name \x1f value \x1e ... (separators that no command-line text contains).
+std::string encode(const std::vector<NamedValue>& options) {
+  std::string text;
+  for (const NamedValue& o : options) text += o.name + '\x1f' + o.value + '\x1e';
+  return text;
+}
+
+std::vector<NamedValue> decode(const std::string& text) {
+  std::vector<NamedValue> options;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t unit = text.find('\x1f', at), end = text.find('\x1e', at);
+    if (unit == std::string::npos || end == std::string::npos || unit > end) break;
+    options.push_back({text.substr(at, unit - at), text.substr(unit + 1, end - unit - 1)});
+    at = end + 1;
+  }
+  return options;
+}
+
+const std::string* find_value(const std::vector<NamedValue>& options, const std::string& name) {
+  for (const NamedValue& o : options)
+    if (o.name == name) return &o.value;
+  return nullptr;
+}
+
+std::string shown(const std::string* value) {
+  return value == nullptr ? std::string("absent") : "'" + *value + "'";
+}
+
 }  // namespace
 
+void check_same_options(MPI_Comm comm, const std::vector<NamedValue>& options,
+                        std::string_view what) {
+  const std::string mine = encode(options);
+  const auto [rank, world_size, agreeing, differing] = compare_hashes(comm, fnv1a(mine));
+  if (differing.empty()) return;
+
+  // As in check_same_config: every rank saw the same hashes, so all gather and all throw.
+  const std::vector<std::string> texts = gather_texts(comm, mine, world_size);
+  const int other = differing.front();
+  const std::vector<NamedValue> first = decode(texts[0]);
+  const std::vector<NamedValue> second = decode(texts[static_cast<std::size_t>(other)]);
+  std::string field = "no option (equal options, different hashes)";
+  std::vector<std::string> names;
+  for (const auto* list : {&first, &second})
+    for (const NamedValue& o : *list) names.push_back(o.name);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string *a = find_value(first, name), *b = find_value(second, name);
+    if ((a == nullptr) != (b == nullptr) || (a != nullptr && *a != *b)) {
+      field = detail::concat("--", name, ": ", shown(a), " on rank 0, ", shown(b), " on rank ",
+                             other);
+      break;
+    }
+  }
+  FLASHMOE_FAIL(what, " differ across ranks (every process of the job must be given the same): ",
+                field, "; ranks with rank 0's ", what, ": ", rank_list(agreeing),
+                "; ranks with others: ", rank_list(differing), " (seen on rank ", rank, " of ",
+                world_size, ")");
+}
+
 void check_same_config(MPI_Comm comm, const Config& config) {
-  int rank = 0, world_size = 0;
-  FLASHMOE_MPI(MPI_Comm_rank(comm, &rank));
-  FLASHMOE_MPI(MPI_Comm_size(comm, &world_size));
-  const std::uint64_t mine = config_hash(config);
-  std::vector<std::uint64_t> hashes(static_cast<std::size_t>(world_size));
-  FLASHMOE_MPI(MPI_Allgather(&mine, 1, MPI_UINT64_T, hashes.data(), 1, MPI_UINT64_T, comm));
-  std::vector<int> agreeing, differing;  // with rank 0
-  for (int r = 0; r < world_size; ++r)
-    (hashes[static_cast<std::size_t>(r)] == hashes[0] ? agreeing : differing).push_back(r);
+  const auto [rank, world_size, agreeing, differing] = compare_hashes(comm, config_hash(config));
   if (differing.empty()) return;
 
   // Every rank reached this point with the same hashes, so all take part in the exchange and
