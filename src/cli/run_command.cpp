@@ -13,6 +13,7 @@
 #include "cli/run_summary.hpp"
 #include "cli/usage_error.hpp"
 #include "io/run_layout.hpp"
+#include "io/save_folder.hpp"
 #ifdef FLASHMOE_HAVE_MPI
 #include "cli/run_mpi.hpp"
 #endif
@@ -51,7 +52,8 @@ int run_command(const Args& args) {
     print_summary(std::cout, request.problem, results, request.backend->name, seconds);
   }
   if (request.save_dir) {
-    io::save_run(*request.save_dir, request.problem, results, std::string(request.backend->name));
+    io::save_run_whole(*request.save_dir, request.problem, results,
+                       std::string(request.backend->name));
     if (!request.quiet) std::cout << "saved to " << *request.save_dir << '\n';
   }
   if (!request.check) return kExitOk;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 #include "engine/mpi_layer.hpp"
 #include "flashmoe/error.hpp"
 #include "io/run_layout.hpp"
+#include "io/save_folder.hpp"
+#include "transport/mpi/mpi_check.hpp"
 #include "transport/mpi/mpi_program.hpp"
 #include "transport/mpi/mpi_session.hpp"
 
@@ -42,6 +45,28 @@ void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options
     options.faults.drop_dispatch_from_rank = std::stoi(value);
   if (const char* value = std::getenv("FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK"))
     options.faults.die_after_dispatch_from_rank = std::stoi(value);
+}
+
+// --save under MPI (io/save_folder.hpp): every process writes its rank into the staging folder,
+// then the parts are moved into place, rank 0's meta.json last. Every process takes part (the
+// options handshake made --save the same everywhere); a failing step ends the job on every
+// rank (run_mpi_program), so no rank moves its part into a folder another failed to fill.
+void save_rank_whole(MPI_Comm comm, const RunRequest& request, const std::string& backend,
+                     const Results& own, int rank, int size) {
+  const std::filesystem::path& dir = *request.save_dir;
+  const io::RunMeta meta = io::meta_of(request.problem, request.tokens, backend);
+  if (rank == 0) io::begin_staging(dir);
+  FLASHMOE_MPI(MPI_Barrier(comm));
+  const std::filesystem::path staging = io::staging_folder(dir);
+  if (rank == 0) io::save_meta(staging, meta, request.problem.wg);
+  io::save_rank(staging, meta, rank, request.problem.ranks[static_cast<std::size_t>(rank)],
+                own.ranks[static_cast<std::size_t>(rank)]);
+  FLASHMOE_MPI(MPI_Barrier(comm));
+  if (rank == 0) io::retire_meta(dir);
+  FLASHMOE_MPI(MPI_Barrier(comm));
+  io::publish_rank(dir, rank);
+  FLASHMOE_MPI(MPI_Barrier(comm));
+  if (rank == 0) io::publish_meta(dir, size);
 }
 
 int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
@@ -77,13 +102,7 @@ int run_rank(const ParsedArgs& args, transport::MpiSession& session) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const std::string backend(request.backend->name);
-  if (request.save_dir) {
-    const io::RunMeta meta = io::meta_of(request.problem, request.tokens, backend);
-    if (rank == 0) io::save_meta(*request.save_dir, meta, request.problem.wg);
-    io::save_rank(*request.save_dir, meta, rank,
-                  request.problem.ranks[static_cast<std::size_t>(rank)],
-                  own.ranks[static_cast<std::size_t>(rank)]);
-  }
+  if (request.save_dir) save_rank_whole(session.comm(), request, backend, own, rank, size);
   // Same decision on every rank (same arguments), so the gather is entered by all or none; the
   // summary alone needs only the routing records and losses.
   if (request.quiet && !request.check) return kExitOk;

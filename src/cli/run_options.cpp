@@ -10,6 +10,7 @@
 #include "cli/usage_error.hpp"
 #include "flashmoe/error.hpp"
 #include "io/run_layout.hpp"
+#include "io/save_folder.hpp"
 
 namespace flashmoe::cli {
 namespace {
@@ -155,7 +156,11 @@ const std::vector<OptionSpec>& run_options() {
        "compare every output with the fp64 reference (routing replayed)\n"
        "against the dtype's tolerance (SPEC §4); exit status 3 beyond it"},
       {"save", Kind::value, "DIR",
-       "write inputs, outputs and routing to DIR (docs/file_layout.md)"},
+       "write inputs, outputs and routing to DIR (docs/file_layout.md); DIR must\n"
+       "be absent or empty, and gets the whole run or nothing"},
+      {"force", Kind::flag, "",
+       "with --save: replace what flashmoe saved in a non-empty DIR (meta.json,\n"
+       "wg.npy, rank<r>/; other files are kept)"},
       {"load", Kind::value, "DIR",
        "run the inputs saved in DIR instead of random ones; configuration,\n"
        "ranks, tokens, backward, d_aux and d_z come from DIR/meta.json\n"
@@ -259,6 +264,10 @@ RunRequest make_run_request(const ParsedArgs& args, int default_ranks,
   request.check = args.flag("check");
   request.quiet = args.flag("quiet");
   if (const auto dir = args.value("save")) request.save_dir = *dir;
+  request.force = args.flag("force");
+  if (request.force && !request.save_dir) throw UsageError("--force needs --save DIR");
+  // Refused before the run, so that a folder in the way costs nothing.
+  if (request.save_dir) io::check_save_folder(*request.save_dir, request.force);
   return request;
 }
 

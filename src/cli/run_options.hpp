@@ -30,6 +30,7 @@ struct RunRequest {
   bool check = false;
   bool quiet = false;
   std::optional<std::string> save_dir;
+  bool force = false;  // --save may replace what flashmoe saved in a non-empty folder
   std::optional<std::string> load_dir;
   std::vector<std::string> notes;  // warnings for stderr (ignored keys, unused options, ...)
 };
