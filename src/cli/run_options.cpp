@@ -1,13 +1,11 @@
 #include "cli/run_options.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/usage_error.hpp"
+#include "common/memory_available.hpp"
 #include "flashmoe/error.hpp"
 #include "io/run_layout.hpp"
 #include "io/save_folder.hpp"
@@ -56,30 +54,31 @@ std::vector<std::int64_t> tokens_per_rank(const ParsedArgs& args, const LoadedCo
                                    std::min(config.max_tokens, kDefaultTokensPerRank));
 }
 
-// Refuses a problem whose inputs alone would not fit in this machine's memory: allocating it
-// would end in the kernel's out-of-memory killer rather than in a message.
+// Refuses a problem whose inputs alone would not fit in the memory this process may still take
+// (common/memory_available.hpp: MemAvailable, or `ulimit -v`): allocating it would end in the
+// kernel's out-of-memory killer or a bare "out of memory" rather than in a message.
 // `tokens`: the token counts of the ranks whose inputs this process generates; `experts`: how
 // many experts' weights it holds.
 void check_memory(const Config& c, const std::vector<std::int64_t>& tokens, std::int64_t experts,
                   bool backward) {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return;  // unknown: let the allocation decide
-  const double memory = static_cast<double>(pages) * static_cast<double>(page_size);
+  const std::optional<MemoryAvailable> available = memory_available();
+  if (!available) return;  // unknown: let the allocation decide
   const auto d = [](std::int64_t v) { return static_cast<double>(v); };
-  double elements = d(c.experts) * d(c.hidden);  // wg, on every rank
-  elements += d(experts) * (d(c.w1_rows()) * d(c.hidden) + d(c.hidden) * d(c.ffn));
-  if (c.bias) elements += d(experts) * d(c.w1_rows() + c.hidden);
-  for (std::int64_t s : tokens) elements += d(s) * d(c.hidden) * (backward ? 2.0 : 1.0);
-  const double bytes = elements * static_cast<double>(element_size(storage_type(c.dtype)));
-  if (bytes > memory) {
-    char text[200];
-    std::snprintf(text, sizeof text,
-                  "the inputs of this problem alone need %.1f GiB, more than the %.1f GiB of "
-                  "memory of this machine; reduce hidden, ffn, experts or tokens",
-                  bytes / 1073741824.0, memory / 1073741824.0);
-    throw Error(text);
-  }
+  const double element = static_cast<double>(element_size(storage_type(c.dtype)));
+  double weights = d(c.experts) * d(c.hidden);  // wg, on every rank
+  weights += d(experts) * (d(c.w1_rows()) * d(c.hidden) + d(c.hidden) * d(c.ffn));
+  if (c.bias) weights += d(experts) * d(c.w1_rows() + c.hidden);
+  double activations = 0.0;
+  for (std::int64_t s : tokens) activations += d(s) * d(c.hidden) * (backward ? 2.0 : 1.0);
+  const double bytes = (weights + activations) * element;
+  if (bytes <= static_cast<double>(available->bytes)) return;
+  throw Error(detail::concat(
+      "the inputs of this problem alone need ", format_bytes(bytes), " (weights ",
+      format_bytes(weights * element), ": ", experts, " experts × (", c.w1_rows(), " + ", c.ffn,
+      ") × ", c.hidden, " values; x", backward ? " and dout" : "", " ",
+      format_bytes(activations * element), "), more than the ",
+      format_bytes(static_cast<double>(available->bytes)), " available (", available->source,
+      "); reduce hidden, ffn, experts or tokens"));
 }
 
 Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int default_ranks,

@@ -48,7 +48,7 @@ class LocalLayerWorld {
 template <typename T>
 std::unique_ptr<Layer::Impl> make_local(const Problem& problem, EngineOptions options) {
   return std::make_unique<LayerImpl<T, LocalLayerWorld>>(
-      problem, std::move(options), [&problem](std::size_t symmetric_bytes) {
+      problem, std::move(options), problem.world_size, [&problem](std::size_t symmetric_bytes) {
         return std::make_unique<LocalLayerWorld>(problem.world_size, symmetric_bytes);
       });
 }

@@ -25,6 +25,7 @@
 #include "common/thread_start.hpp"
 #include "common/wait.hpp"
 #include "engine/engine.hpp"
+#include "engine/memory_footprint.hpp"
 #include "engine/participant.hpp"
 #include "engine/pass_binding.hpp"
 #include "engine/pass_channel.hpp"
@@ -87,10 +88,13 @@ class LayerImpl final : public Layer::Impl {
  public:
   using WorldFactory = std::function<std::unique_ptr<World>(std::size_t symmetric_bytes)>;
 
-  LayerImpl(const Problem& problem, EngineOptions options, const WorldFactory& make_world)
+  // local_ranks: the ranks the world will hold in this process (W in process, 1 under MPI).
+  LayerImpl(const Problem& problem, EngineOptions options, int local_ranks,
+            const WorldFactory& make_world)
       : problem_(problem), options_(std::move(options)), config_(problem.config) {
     check_options(options_);
     layout_ = make_layout(1);
+    check_workspaces_fit(layout_, config_, problem.world_size, local_ranks);
     world_ = make_world(layout_.symmetric_bytes);
     FLASHMOE_CHECK(world_->world_size() == problem.world_size, "engine: the world has ",
                    world_->world_size(), " ranks, the problem ", problem.world_size);

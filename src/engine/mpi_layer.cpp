@@ -65,7 +65,8 @@ std::unique_ptr<Layer::Impl> make_mpi(MPI_Comm comm, const Problem& problem,
                                       EngineOptions options) {
   const double call_limit_s = problem.config.wait_timeout_s;
   return std::make_unique<LayerImpl<T, MpiLayerWorld>>(
-      problem, std::move(options), [comm, call_limit_s](std::size_t symmetric_bytes) {
+      problem, std::move(options), /*local_ranks=*/1,
+      [comm, call_limit_s](std::size_t symmetric_bytes) {
         return std::make_unique<MpiLayerWorld>(comm, symmetric_bytes, call_limit_s);
       });
 }

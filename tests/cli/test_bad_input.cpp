@@ -37,7 +37,7 @@ TEST(CliBadInput, ConfigurationValues) {
   expect_refusal("run " + kSmall + " --max_tokens 8 --tokens 9", kError, "exceed max_tokens = 8");
   // 8 TiB of weights: refused with a message instead of meeting the out-of-memory killer.
   expect_refusal("run --hidden 262144 --ffn 262144 --experts 16 --tokens 1", kError,
-                 "GiB of memory of this machine");
+                 "the inputs of this problem alone need 8.0 TiB (weights 8.0 TiB");
 }
 
 TEST(CliBadInput, ConfigurationFiles) {

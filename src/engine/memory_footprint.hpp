@@ -1,0 +1,18 @@
+// The engine's buffers, sized before anything is allocated (issue 10 item 3): a layer whose
+// workspaces cannot fit in the memory this process may still take (common/memory_available.hpp)
+// is refused with the number, what it is made of and the options that drive it — instead of an
+// allocation failing later as "out of memory" with no cause.
+#pragma once
+
+#include "flashmoe/config.hpp"
+#include "runtime/workspace_layout.hpp"
+
+namespace flashmoe::engine {
+
+// `layout` is one rank's (its symmetric and private areas); `local_ranks` ranks live in this
+// process (all W in process, 1 per MPI process). Throws flashmoe::Error when they need more
+// than is available; does nothing when the available memory cannot be read.
+void check_workspaces_fit(const runtime::WorkspaceLayout& layout, const Config& config,
+                          int world_size, int local_ranks);
+
+}  // namespace flashmoe::engine
