@@ -68,8 +68,13 @@ class _MoEFunction(torch.autograd.Function):
         aux = torch.tensor(call.aux_loss, dtype=loss_dtype)
         z = torch.tensor(call.z_loss, dtype=loss_dtype)
         record.routing = _routing_of(call, x.shape[0], config.top_k, loss_dtype)
-        # The LayerCall holds the forward's state or copies of the inputs, so no tensor is saved
-        # here; its shapes and dtypes are all backward needs.
+        # The LayerCall holds the forward's state or copies of the inputs; their shapes and
+        # dtypes are all backward needs. The one saved tensor, empty, is the graph's liveness
+        # marker: torch frees saved tensors after a backward without retain_graph=True, so
+        # reading it in backward raises torch's own "Trying to backward through the graph a
+        # second time" instead of silently adding the gradients again; with retain_graph=True
+        # torch keeps it and the second backward runs (recomputing, see the module docstring).
+        ctx.save_for_backward(torch.empty(0))
         ctx.call = call
         ctx.specs = [None if t is None else (t.shape, t.dtype) for t in (x, wg, w1, b1, w2, b2)]
         return out, aux, z
@@ -77,6 +82,7 @@ class _MoEFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, d_aux, d_z):
+        ctx.saved_tensors  # raises once the graph was freed by an earlier backward (see forward)
         x_shape, x_dtype = ctx.specs[0]
         dout = dout.to(dtype=x_dtype).contiguous()
         ctx.call.backward(buffer_of(dout, "dout"), float(d_aux), float(d_z))
