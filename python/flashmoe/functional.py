@@ -13,6 +13,7 @@ from torch.autograd.function import once_differentiable
 
 from . import _C
 from ._tensors import accumulation_dtype, buffer_of, fetch, layer_dtype_name
+from ._torchscript import refuse_tracing
 from .routing import RoutingRecord
 from .world import resolve_world
 
@@ -127,6 +128,7 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
     world = resolve_world(group)
 
     def checked_config():
+        refuse_tracing()
         E, H = _dim(wg, "wg", 2)
         rows = _dim(w1, "w1", 3)[1]
         P = _dim(w2, "w2", 3)[2]

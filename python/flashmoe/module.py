@@ -4,6 +4,7 @@ import math
 import torch
 from torch import nn
 
+from ._torchscript import refuse_scripting, refuse_tracing
 from .functional import make_config, moe
 from .world import resolve_world
 
@@ -70,6 +71,7 @@ class MoE(nn.Module):
                 tensor.uniform_(-bound, bound)
 
     def forward(self, x, return_losses=False):
+        refuse_tracing()  # before x's shape is read, which a trace would record
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.hidden:
@@ -85,6 +87,12 @@ class MoE(nn.Module):
         self.last_routing = routing
         out = out.view(x.shape)
         return (out, aux, z) if return_losses else out
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every module it is about to compile: refusing here says
+        # why, where compiling forward would fail on the extension call with TorchScript's own
+        # unrelated-looking error.
+        refuse_scripting()
 
     def extra_repr(self):
         return (f"hidden={self.hidden}, ffn={self.ffn}, experts={self.experts}, "
