@@ -17,7 +17,11 @@ LAYER_DTYPES = {
 
 
 def layer_dtype_name(dtype):
-    """The flashmoe dtype name of a torch floating dtype; ValueError for any other dtype."""
+    """The flashmoe dtype name of a torch floating dtype; ValueError for any other dtype,
+    TypeError for what is not a torch.dtype (a name such as "float32")."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype (e.g. torch.float32), got "
+                        f"{type(dtype).__name__} {dtype!r}")
     try:
         return LAYER_DTYPES[dtype]
     except KeyError:

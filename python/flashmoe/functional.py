@@ -12,7 +12,9 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import _C
+from ._arguments import checked, checked_config_value
 from ._tensors import accumulation_dtype, buffer_of, fetch, layer_dtype_name
+from ._torchscript import refuse_tracing
 from .routing import RoutingRecord
 from .world import resolve_world
 
@@ -29,8 +31,11 @@ def _config_text(value):
 
 
 def make_config(*, world_size=1, **fields):
-    """A validated flashmoe._C.Config; ValueError naming the key, its value and what is allowed."""
-    return _C.make_config({key: _config_text(v) for key, v in fields.items()}, world_size)
+    """A validated flashmoe._C.Config: TypeError naming the key when a value has the wrong type
+    (flashmoe._arguments), ValueError naming the key, its value and what is allowed."""
+    world_size = checked("world_size", world_size, "int")
+    texts = {key: _config_text(checked_config_value(key, v)) for key, v in fields.items()}
+    return _C.make_config(texts, world_size)
 
 
 def _dim(tensor, name, dims):
@@ -68,8 +73,13 @@ class _MoEFunction(torch.autograd.Function):
         aux = torch.tensor(call.aux_loss, dtype=loss_dtype)
         z = torch.tensor(call.z_loss, dtype=loss_dtype)
         record.routing = _routing_of(call, x.shape[0], config.top_k, loss_dtype)
-        # The LayerCall holds the forward's state or copies of the inputs, so no tensor is saved
-        # here; its shapes and dtypes are all backward needs.
+        # The LayerCall holds the forward's state or copies of the inputs; their shapes and
+        # dtypes are all backward needs. The one saved tensor, empty, is the graph's liveness
+        # marker: torch frees saved tensors after a backward without retain_graph=True, so
+        # reading it in backward raises torch's own "Trying to backward through the graph a
+        # second time" instead of silently adding the gradients again; with retain_graph=True
+        # torch keeps it and the second backward runs (recomputing, see the module docstring).
+        ctx.save_for_backward(torch.empty(0))
         ctx.call = call
         ctx.specs = [None if t is None else (t.shape, t.dtype) for t in (x, wg, w1, b1, w2, b2)]
         return out, aux, z
@@ -77,6 +87,7 @@ class _MoEFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, d_aux, d_z):
+        ctx.saved_tensors  # raises once the graph was freed by an earlier backward (see forward)
         x_shape, x_dtype = ctx.specs[0]
         dout = dout.to(dtype=x_dtype).contiguous()
         ctx.call.backward(buffer_of(dout, "dout"), float(d_aux), float(d_z))
@@ -120,18 +131,23 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
     """
     world = resolve_world(group)
 
-    def checked_config():
+    def checked_arguments():
+        refuse_tracing()
         E, H = _dim(wg, "wg", 2)
         rows = _dim(w1, "w1", 3)[1]
         P = _dim(w2, "w2", 3)[2]
         if (b1 is None) != (b2 is None):
             raise ValueError("pass both b1 and b2 (bias = true) or neither (bias = false)")
         _dim(x, "x", 2)
+        # Checked under their own names (make_config would name them aux_loss and z_loss).
+        losses = checked("return_losses", return_losses, "bool")
+        routing = checked("return_routing", return_routing, "bool")
+        backend_name = checked("backend", backend, "str", none_allowed=True)
         config = make_config(
             world_size=world.size, hidden=H, ffn=P, experts=E, top_k=top_k, activation=activation,
-            capacity_factor=float(capacity_factor), drop_tokens=drop_tokens, bias=b1 is not None,
+            capacity_factor=capacity_factor, drop_tokens=drop_tokens, bias=b1 is not None,
             normalize_weights=normalize_weights, dtype=layer_dtype_name(x.dtype),
-            aux_loss=return_losses, z_loss=return_losses)
+            aux_loss=losses, z_loss=losses)
         if config.w1_rows != rows:
             kind = "2P (gated activation)" if config.w1_rows == 2 * P else "P"
             raise ValueError(f"tensor w1: expected {config.w1_rows} rows = {kind} for activation "
@@ -139,17 +155,17 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
         for tensor, name in zip((x, wg, w1, b1, w2, b2), _INPUT_NAMES):
             if tensor is not None:
                 buffer_of(tensor, name)  # dtype, device and layout checks
-        return config
+        return config, losses, routing, backend_name
 
     if world.size == 1:
-        config = checked_config()
+        config, losses, routing, backend_name = checked_arguments()
     else:
-        config = _agreed(checked_config)
+        config, losses, routing, backend_name = _agreed(checked_arguments)
     record = _Record()
-    out, aux, z = _MoEFunction.apply(config, backend or _C.default_backend(), world, record,
+    out, aux, z = _MoEFunction.apply(config, backend_name or _C.default_backend(), world, record,
                                      x, wg, w1, b1, w2, b2)
-    results = (out, aux, z) if return_losses else (out,)
-    if return_routing:
+    results = (out, aux, z) if losses else (out,)
+    if routing:
         results += (record.routing,)
     return results[0] if len(results) == 1 else results
 

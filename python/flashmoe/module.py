@@ -4,6 +4,9 @@ import math
 import torch
 from torch import nn
 
+from ._arguments import checked
+from ._tensors import layer_dtype_name
+from ._torchscript import refuse_scripting, refuse_tracing
 from .functional import make_config, moe
 from .world import resolve_world
 
@@ -34,26 +37,31 @@ class MoE(nn.Module):
                  capacity_factor=1.25, drop_tokens=True, normalize_weights=True, dtype=None,
                  device=None, backend=None, group=None):
         super().__init__()
-        dtype = dtype or torch.get_default_dtype()
+        if dtype is None:
+            dtype = torch.get_default_dtype()
+        layer_dtype_name(dtype)  # TypeError for a non-dtype, ValueError for one it does not run
         world = resolve_world(group)
-        # Validate now (ValueError naming the key) rather than at the first forward.
+        # Check now (TypeError or ValueError naming the argument) rather than at the first
+        # forward, and keep the config's values: the checked ones, as plain Python types.
         config = make_config(world_size=world.size, hidden=hidden, ffn=ffn, experts=experts,
                              top_k=top_k, activation=activation, bias=bias,
-                             capacity_factor=float(capacity_factor), drop_tokens=drop_tokens,
+                             capacity_factor=capacity_factor, drop_tokens=drop_tokens,
                              normalize_weights=normalize_weights)
-        self.hidden, self.ffn, self.experts, self.top_k = hidden, ffn, experts, top_k
-        self.activation, self.bias = activation, bias
-        self.capacity_factor, self.drop_tokens = float(capacity_factor), drop_tokens
-        self.normalize_weights, self.backend, self.group = normalize_weights, backend, group
-        self.local_experts = experts // world.size
-        rows = config.w1_rows
+        self.hidden, self.ffn, self.experts = config.hidden, config.ffn, config.experts
+        self.top_k, self.activation, self.bias = config.top_k, config.activation, config.bias
+        self.capacity_factor, self.drop_tokens = config.capacity_factor, config.drop_tokens
+        self.normalize_weights = config.normalize_weights
+        self.backend = checked("backend", backend, "str", none_allowed=True)
+        self.group = group
+        self.local_experts = self.experts // world.size
+        L, H, P, rows = self.local_experts, self.hidden, self.ffn, config.w1_rows
         factory = {"dtype": dtype, "device": device}
-        self.wg = nn.Parameter(torch.empty(experts, hidden, **factory))
-        self.w1 = nn.Parameter(torch.empty(self.local_experts, rows, hidden, **factory))
-        self.w2 = nn.Parameter(torch.empty(self.local_experts, hidden, ffn, **factory))
-        if bias:
-            self.b1 = nn.Parameter(torch.empty(self.local_experts, rows, **factory))
-            self.b2 = nn.Parameter(torch.empty(self.local_experts, hidden, **factory))
+        self.wg = nn.Parameter(torch.empty(self.experts, H, **factory))
+        self.w1 = nn.Parameter(torch.empty(L, rows, H, **factory))
+        self.w2 = nn.Parameter(torch.empty(L, H, P, **factory))
+        if self.bias:
+            self.b1 = nn.Parameter(torch.empty(L, rows, **factory))
+            self.b2 = nn.Parameter(torch.empty(L, H, **factory))
         else:
             self.register_parameter("b1", None)
             self.register_parameter("b2", None)
@@ -70,6 +78,7 @@ class MoE(nn.Module):
                 tensor.uniform_(-bound, bound)
 
     def forward(self, x, return_losses=False):
+        refuse_tracing()  # before x's shape is read, which a trace would record
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() == 0 or x.shape[-1] != self.hidden:
@@ -85,6 +94,12 @@ class MoE(nn.Module):
         self.last_routing = routing
         out = out.view(x.shape)
         return (out, aux, z) if return_losses else out
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every module it is about to compile: refusing here says
+        # why, where compiling forward would fail on the extension call with TorchScript's own
+        # unrelated-looking error.
+        refuse_scripting()
 
     def extra_repr(self):
         return (f"hidden={self.hidden}, ffn={self.ffn}, experts={self.experts}, "

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import _C
+from ._arguments import checked, checked_config_value
 from .command import command_path, mpi_launcher
 from .saved_run import load_saved_run
 
@@ -72,8 +73,16 @@ def run_moe(config=None, n_processes=1, backend=None, backward=False, check=Fals
     gradients (backward) and check verdict. Raises RuntimeError with the command's message
     when the run fails.
     """
-    if not isinstance(n_processes, int) or n_processes < 1:
+    n_processes = checked("n_processes", n_processes, "int")
+    if n_processes < 1:
         raise ValueError(f"run_moe: n_processes must be an integer ≥ 1, got {n_processes!r}")
+    backend = checked("backend", backend, "str", none_allowed=True)
+    backward, check, mpi = (checked(name, value, "bool") for name, value in
+                            (("backward", backward), ("check", check), ("mpi", mpi)))
+    # Configuration keys among the overrides get the type check of make_config (a str top_k
+    # would otherwise reach the command as --top_k=2); the command's other options (tokens,
+    # seed, ...) are its own to parse.
+    overrides = {key: checked_config_value(key, value) for key, value in overrides.items()}
     with tempfile.TemporaryDirectory(prefix="flashmoe-run-") as scratch:
         saved = Path(save) if save is not None else Path(scratch) / "run"
         arguments = [command_path(), "run", "--config", str(_config_file(config, scratch)),

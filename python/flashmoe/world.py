@@ -50,6 +50,10 @@ def resolve_world(group=None):
         return group
     import torch.distributed as dist
 
+    if not (dist.is_available() and isinstance(group, dist.ProcessGroup)):
+        # Anything else would reach torch.distributed and fail there with an unrelated message.
+        raise TypeError(f"group must be None, 'mpi', a flashmoe.World or a torch.distributed "
+                        f"process group, got {type(group).__name__}")
     return World(size=dist.get_world_size(group), rank=dist.get_rank(group))
 
 

@@ -1,16 +1,20 @@
 // flashmoe._C: the torch-free binding. Every tensor crosses as a BufferRef (address, shape,
 // strides, dtype name, device), every configuration as text values of flashmoe's config keys,
 // so this module depends on pybind11 and the flashmoe core only; torch lives in the Python layer.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
+#include <vector>
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include "backend_table.hpp"
 #include "buffer_ref.hpp"
+#include "config/config_fields.hpp"
 #include "errors.hpp"
 #include "flashmoe/config.hpp"
 #include "layer_call.hpp"
@@ -30,6 +34,26 @@ Config make_config(const std::map<std::string, std::string>& fields, int world_s
     flashmoe::validate(config, world_size);
     return config;
   });
+}
+
+// The C++ field table's value types, by name: flashmoe/_arguments.py checks Python arguments
+// against them before they become text, so a str top_k cannot pass as "2" and the Python layer
+// cannot drift from the C++ fields.
+std::vector<std::pair<std::string, std::string>> config_field_kinds() {
+  using namespace flashmoe::config_detail;
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const ConfigField& field : config_fields()) {
+    const char* kind = std::visit(Overloaded{
+                                      [](std::int64_t Config::*) { return "int"; },
+                                      [](double Config::*) { return "float"; },
+                                      [](bool Config::*) { return "bool"; },
+                                      [](flashmoe::Activation Config::*) { return "activation"; },
+                                      [](flashmoe::DType Config::*) { return "dtype"; },
+                                  },
+                                  field.member);
+    kinds.emplace_back(std::string(field.key), kind);
+  }
+  return kinds;
 }
 
 void bind_config(py::module_& m) {
@@ -57,6 +81,9 @@ void bind_config(py::module_& m) {
       });
   m.def("make_config", &make_config, py::arg("fields"), py::arg("world_size") = 1,
         "Config from {key: text value}; ValueError naming the key, value and what is allowed.");
+  m.def("config_field_kinds", &config_field_kinds,
+        "[(key, kind)] of every Config field in declaration order; kind is int, float, bool, "
+        "activation or dtype (what the Python layer type-checks arguments against).");
 }
 
 void bind_buffer(py::module_& m) {
