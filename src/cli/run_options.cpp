@@ -134,8 +134,10 @@ const std::vector<OptionSpec>& run_options() {
        "backend to run: " + backend_names() +
            "\n(default: the first of these that supports the configuration)"},
       {"ranks", Kind::value, "W",
-       "expert-parallel ranks, run in this process (default 1; under\n"
-       "mpirun the job's processes are the ranks: absent or equal to -np)"},
+       "expert-parallel ranks, run in this process, 1–1024 (default 1; under\n"
+       "mpirun the job's processes are the ranks: absent or equal to -np); the\n"
+       "engine's buffers grow with W × experts and are checked against the\n"
+       "memory available before anything is allocated"},
       {"transport", Kind::value, "local|mpi",
        "how ranks talk: local (threads of this process) or mpi (one rank\n"
        "per process; default when started by mpirun/mpiexec/srun)"},
@@ -165,7 +167,8 @@ const std::vector<OptionSpec>& run_options() {
        "ranks, tokens, backward, d_aux and d_z come from DIR/meta.json\n"
        "and the options that set them are refused"},
       {"workers", Kind::value, "N",
-       "processor groups per rank (engines only; default: the backend's choice)"},
+       "processor groups per rank, 1–4096 (engines only; default: the backend's\n"
+       "choice; each is a thread: the system's thread limit is the real bound)"},
       {"group_size", Kind::value, "G",
        "threads per processor group, 1–64 (cpu engine; default 1; the same\n"
        "bits for every G: G > 1 runs the group-cooperative actors as a GPU\n"
