@@ -15,19 +15,13 @@
 #include "flashmoe/tensor.hpp"
 #include "math/activation.hpp"
 #include "platform/cpu/gemm.hpp"
+#include "support/pseudo_random.hpp"
 #include "support/tensor_compare.hpp"
 
 namespace flashmoe::cpu {
 namespace {
 
-// Deterministic values in [−1, 1] with no special structure.
-double pseudo_random(std::uint64_t seed, std::int64_t i) {
-  std::uint64_t z =
-      seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
-  z ^= z >> 29;
-  return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
-}
+using test::pseudo_random;
 
 struct Case {
   std::int64_t m = 0, n = 0, k = 0;

@@ -14,18 +14,13 @@
 #include "common/thread_start.hpp"
 #include "flashmoe/half.hpp"
 #include "platform/cpu/thread_group.hpp"
+#include "support/pseudo_random.hpp"
 #include "tile/tile_configs.hpp"
 
 namespace flashmoe::tile {
 namespace {
 
-double value_at(std::uint64_t seed, std::int64_t i) {
-  std::uint64_t z =
-      seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(i) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
-  z ^= z >> 29;
-  return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
-}
+using test::pseudo_random;
 
 struct Case {
   std::int64_t m, n, k;
@@ -53,13 +48,13 @@ void check(const Case& c, int threads) {
   std::vector<In> b(static_cast<std::size_t>(std::max<std::int64_t>(b_rows * ldb, 1)));
   std::vector<float> bias(static_cast<std::size_t>(c.n)), out(static_cast<std::size_t>(c.m * ldc));
   for (std::size_t i = 0; i < a.size(); ++i)
-    a[i] = from_float<In>(static_cast<float>(value_at(1, static_cast<std::int64_t>(i))));
+    a[i] = from_float<In>(static_cast<float>(pseudo_random(1, static_cast<std::int64_t>(i))));
   for (std::size_t i = 0; i < b.size(); ++i)
-    b[i] = from_float<In>(static_cast<float>(value_at(2, static_cast<std::int64_t>(i))));
+    b[i] = from_float<In>(static_cast<float>(pseudo_random(2, static_cast<std::int64_t>(i))));
   for (std::size_t i = 0; i < bias.size(); ++i)
-    bias[i] = static_cast<float>(value_at(3, static_cast<std::int64_t>(i)));
+    bias[i] = static_cast<float>(pseudo_random(3, static_cast<std::int64_t>(i)));
   for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<float>(value_at(4, static_cast<std::int64_t>(i)));
+    out[i] = static_cast<float>(pseudo_random(4, static_cast<std::int64_t>(i)));
   const std::vector<float> before = out;
 
   portable::TileGemm<CIn, float> t;
