@@ -10,6 +10,11 @@ packages=(
   googletest libgtest-dev                 # C++ tests
   nlohmann-json3-dev                      # configuration files
   libdnnl-dev                             # CPU tile GEMMs (oneDNN: AMX / AVX-512 bf16, fp32)
+  libopenblas0-pthread                    # CPU tile GEMMs on AVX2-only CPUs (OpenBLAS, loaded
+                                          # at run time, platform/cpu/openblas.hpp); also
+                                          # torch's BLAS (libblas.so.3), which the PyTorch
+                                          # comparison (scripts/bench_vs_torch.py) needs for
+                                          # a fair baseline
   ocl-icd-opencl-dev                      # oneDNN's CMake config requires OpenCL (its GPU
                                           # runtime); only a recommendation of libdnnl-dev
   libopenmpi-dev openmpi-bin              # MPI transport

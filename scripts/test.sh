@@ -6,8 +6,9 @@
 #   tsan        the engine's tests under ThreadSanitizer, every processor group of 4 threads
 #               (FLASHMOE_TEST_GROUP_SIZE), so the group-cooperative actors are raced too;
 #   avx2        the CPU-kernel tests (GEMM, engine, baseline, bench; label cpu_kernels) again
-#               with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA), so that the GEMM paths of
-#               AVX2-only CPUs (bf16 widened to fp32) run on every machine, whatever its CPU;
+#               with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA) and OpenBLAS at its Haswell
+#               kernels (OPENBLAS_CORETYPE), so that the GEMM paths of AVX2-only CPUs (OpenBLAS,
+#               bf16 widened to fp32) run on every machine, whatever its CPU;
 #   fuzz        the file readers (configuration, FlashDMoE format, meta.json, .npy) fuzzed with
 #               libFuzzer under ASan + UBSan, 15 s each from the seed corpus in tests/fuzz/corpus
 #               (scripts/fuzz.sh; clang, else skipped);
@@ -81,7 +82,7 @@ for stage in $stages; do
     release) run_ctest_stage release release ;;
     asan) run_ctest_stage asan asan ;;
     tsan) FLASHMOE_TEST_GROUP_SIZE=4 run_ctest_stage tsan tsan -L tsan ;;
-    avx2) ONEDNN_MAX_CPU_ISA=AVX2 run_ctest_stage avx2 release -L cpu_kernels ;;
+    avx2) ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell run_ctest_stage avx2 release -L cpu_kernels ;;
     fuzz) run_script_stage fuzz scripts/fuzz.sh ;;
     mutants) run_script_stage mutants python3 scripts/mutation_check.py ;;
     fresh_root) run_script_stage fresh_root scripts/fresh_root_check.sh ;;

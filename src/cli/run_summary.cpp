@@ -103,7 +103,7 @@ void print_summary(std::ostream& out, const Problem& problem, const Results& res
         << cpu::describe(cpu::cpu_description()) << '\n'
         << "  "
         << (c.dtype == DType::fp16 ? std::string("fp16 GEMM: none on the CPU")
-                                   : cpu::describe(cpu::gemm_path(storage_type(c.dtype))))
+                                   : cpu::describe(storage_type(c.dtype)))
         << '\n';
   }
 

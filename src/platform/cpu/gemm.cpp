@@ -47,14 +47,35 @@ void check_args(const GemmArgs& g) {
 
 }  // namespace
 
-void gemm(const GemmArgs& args) {
+void gemm_on(GemmRoute route, const GemmArgs& args) {
   check_args(args);
   if (args.m == 0 || args.n == 0) return;
   if (args.a_type == ElementType::f64 || args.k == 0) {
     detail::gemm_loop(args);
-  } else {
-    detail::gemm_onednn(args, gemm_path(ElementType::bf16).route);
+    return;
   }
+  switch (route) {
+    case GemmRoute::onednn:
+    case GemmRoute::onednn_widened:
+      detail::gemm_onednn(args, route);
+      return;
+    case GemmRoute::openblas:
+    case GemmRoute::openblas_widened:
+      detail::gemm_openblas(args);
+      return;
+    case GemmRoute::loop:
+      break;
+  }
+  FLASHMOE_FAIL("gemm: route ", to_string(route), " cannot run ", to_string(args.a_type),
+                " operands");
+}
+
+void gemm(const GemmArgs& args) {
+  const bool float_operands = args.a_type == ElementType::f32 || args.a_type == ElementType::bf16;
+  gemm_on(float_operands
+              ? gemm_path(args.a_type, gemm_layout(args.trans_a, args.trans_b)).route
+              : GemmRoute::loop,
+          args);
 }
 
 }  // namespace flashmoe::cpu

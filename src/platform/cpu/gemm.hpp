@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "flashmoe/types.hpp"
+#include "platform/cpu/gemm_paths.hpp"
 
 namespace flashmoe::cpu {
 
@@ -36,7 +37,13 @@ struct GemmArgs {
 
 // A, B ∈ {f64, f32, bf16} with a_type == b_type; C ∈ {f64, f32, bf16}; f64 only with f64.
 // Throws flashmoe::Error naming the argument for unsupported combinations.
+// Runs on the process's path for the operand type and layout (gemm_paths.hpp).
 void gemm(const GemmArgs& args);
+// The same on a given route (onednn, onednn_widened — which needs bf16 operands to widen —,
+// openblas or openblas_widened; f64 operands and k = 0 always take the plain loop): for the
+// benchmark's per-library ceiling and for tests that compare the libraries. Throws for a
+// library that cannot run here.
+void gemm_on(GemmRoute route, const GemmArgs& args);
 
 // dst[i, j] = act(src[i, j]) for an f32 [rows, cols] matrix (row stride src_ld) into dst of
 // dst_type f32 or bf16 (row stride dst_ld; bf16 rounded to nearest even), on the calling thread

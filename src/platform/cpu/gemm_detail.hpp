@@ -12,6 +12,10 @@ namespace flashmoe::cpu::detail {
 // either route). Requires validated arguments with m, n, k > 0.
 void gemm_onednn(const GemmArgs& args, GemmRoute bf16_route);
 
+// f32/bf16 operands (bf16 widened) through OpenBLAS's single-threaded sgemm, fp32 accumulation,
+// on the calling thread; throws when OpenBLAS cannot be loaded. Same requirements as above.
+void gemm_openblas(const GemmArgs& args);
+
 // A plain loop: f64 operands (fp64 accumulation), and the k = 0 case of every type (an
 // epilogue-only call, which oneDNN would treat as "nothing to write"). Accumulates in fp64
 // for f64 operands and in fp32 otherwise, over k in ascending order.
