@@ -44,7 +44,7 @@ std::string format_report(const BenchReport& r) {
       << cpu::describe(r.cpu) << "\n";
   for (const cpu::GemmPath& path : r.gemm_paths)
     if (path.operands != ElementType::f64 || c.dtype == DType::fp64)
-      out << "  " << cpu::describe(path) << "\n";
+      out << "  " << cpu::describe(path.operands) << "\n";
   out << "kept slots: " << r.flops.kept_slots
       << ", credited GFLOP per forward: " << significant(r.flops.forward() / 1e9) << " (experts "
       << significant(r.flops.expert_forward / 1e9) << ", gate "
@@ -53,12 +53,16 @@ std::string format_report(const BenchReport& r) {
   if (!r.matmul.empty()) {
     out << "\nceiling (library matmul, " << r.matmul.front().size << "³, one call per thread"
         << (r.transport == "mpi" ? ", every process at once; 1 thread: the median process" : "")
-        << "):\n";
-    for (const MatmulRate& m : r.matmul)
-      out << "  " << padded(std::string(to_string(m.type)), 9)
+        << "; * the best library, the ceiling):\n";
+    for (const MatmulRate& m : r.matmul) {
+      bool best = true;
+      for (const MatmulRate& other : r.matmul)
+        best = best && !(other.type == m.type && other.threads == m.threads && other.gflops > m.gflops);
+      out << (best ? "* " : "  ") << padded(std::string(to_string(m.type)), 9)
           << padded(std::to_string(m.threads) + " thread(s)", 13)
           << padded(fixed_text(m.gflops, 1) + " GFLOP/s", 18) << cpu::route_words(m.route)
           << (m.route == cpu::GemmRoute::loop ? "" : ", " + m.kernel) << "\n";
+    }
   }
 
   out << "\n"
@@ -73,6 +77,19 @@ std::string format_report(const BenchReport& r) {
   for (const auto& [pass, speedup] : r.speedup)
     out << "speed-up of the engine over the baseline (" << pass << "): " << significant(speedup)
         << "×\n";
+  for (const Timing& t : r.timings) {
+    if (t.gemm_classes.empty()) continue;
+    out << "\nengine GEMM classes, " << t.pass
+        << " (per worker thread, task time incl. its epilogue; / the best 1-thread ceiling):\n"
+        << padded("class", 21) << padded("layout", 8) << padded("GFLOP", 9)
+        << padded("thread-s", 10) << padded("GFLOP/s", 10) << padded("/ ceiling", 11)
+        << "kernel\n";
+    for (const GemmClassRate& k : t.gemm_classes)
+      out << padded(k.name, 21) << padded(std::string(cpu::to_string(k.layout)), 8)
+          << padded(significant(k.flops / 1e9), 9) << padded(fixed_text(k.thread_seconds, 3), 10)
+          << padded(fixed_text(k.gflops, 1), 10) << padded(fraction_text(k.fraction), 11)
+          << k.kernel << "\n";
+  }
   return out.str();
 }
 
@@ -93,10 +110,18 @@ std::string report_to_json(const BenchReport& r) {
                 {"onednn_isa", r.cpu.onednn_isa},
                 {"isa_cap", r.cpu.isa_cap}};
   json paths = json::object();
-  for (const cpu::GemmPath& path : r.gemm_paths)
+  for (const cpu::GemmPath& path : r.gemm_paths) {
+    json by_layout = json::object();
+    for (const cpu::GemmLayout layout : cpu::kGemmLayouts) {
+      const cpu::GemmPath& p = cpu::gemm_path(path.operands, layout);
+      by_layout[std::string(cpu::to_string(layout))] = {
+          {"route", std::string(cpu::to_string(p.route))}, {"kernel", cpu::library_and_kernel(p)}};
+    }
     paths[std::string(to_string(path.operands))] = {{"route", std::string(cpu::to_string(path.route))},
                                                     {"kernel", path.kernel},
-                                                    {"reason", path.reason}};
+                                                    {"reason", path.reason},
+                                                    {"layouts", by_layout}};
+  }
   doc["gemm_paths"] = paths;
   doc["warmup"] = o.warmup;
   doc["repeats"] = o.repeats;
@@ -122,6 +147,16 @@ std::string report_to_json(const BenchReport& r) {
                   {"flops", t.flops},     {"gflops", t.gflops},   {"stages_s", t.stages}};
     entry["expert_gemm_fraction"] =
         t.expert_gemm_fraction < 0.0 ? json(nullptr) : json(t.expert_gemm_fraction);
+    json classes = json::array();
+    for (const GemmClassRate& k : t.gemm_classes)
+      classes.push_back({{"name", k.name},
+                         {"layout", std::string(cpu::to_string(k.layout))},
+                         {"kernel", k.kernel},
+                         {"flops", k.flops},
+                         {"thread_seconds", k.thread_seconds},
+                         {"gflops", k.gflops},
+                         {"fraction", k.fraction < 0.0 ? json(nullptr) : json(k.fraction)}});
+    entry["gemm_classes"] = classes;
     timings.push_back(entry);
   }
   doc["timings"] = timings;

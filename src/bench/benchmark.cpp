@@ -75,11 +75,23 @@ Timing summarise(const std::string& backend, const std::string& pass, double set
   return t;
 }
 
-// The rate of the ceiling matmul of `type` with `threads` concurrent callers, if measured.
+// The ceiling of `type` with `threads` concurrent callers: the best library's rate, if measured.
 const MatmulRate* find_rate(const BenchReport& report, ElementType type, int threads) {
+  const MatmulRate* best = nullptr;
   for (const MatmulRate& rate : report.matmul)
-    if (rate.type == type && rate.threads == threads) return &rate;
-  return nullptr;
+    if (rate.type == type && rate.threads == threads && (best == nullptr || rate.gflops > best->gflops))
+      best = &rate;
+  return best;
+}
+
+// The routes whose ceiling is measured for `type`: each library that can run it here.
+std::vector<cpu::GemmRoute> ceiling_routes(ElementType type) {
+  std::vector<cpu::GemmRoute> routes;
+  for (const cpu::GemmLibrary library :
+       {cpu::GemmLibrary::onednn, cpu::GemmLibrary::openblas, cpu::GemmLibrary::loop})
+    if (const std::optional<cpu::GemmPath> path = cpu::path_on(library, type))
+      routes.push_back(path->route);
+  return routes;
 }
 
 // Every rank in this process, as threads.
@@ -110,7 +122,9 @@ class InProcessPlatform final : public BenchPlatform {
     if (threads > 1) thread_counts.push_back(threads);
     std::vector<MatmulRate> rates;
     for (ElementType type : ceiling_types(options))
-      for (int count : thread_counts) rates.push_back(measure_matmul_rate(type, size, count, 3));
+      for (const cpu::GemmRoute route : ceiling_routes(type))
+        for (int count : thread_counts)
+          rates.push_back(measure_matmul_rate(type, size, count, 3, route));
     return rates;
   }
 };
@@ -135,6 +149,45 @@ void set_expert_fraction(Timing& t, const BenchReport& report) {
   const MatmulRate* rate = find_rate(report, type, t.backend == "engine" ? 1 : report.threads);
   if (rate == nullptr || rate->gflops <= 0.0) return;
   t.expert_gemm_fraction = report.flops.expert_forward / seconds / 1e9 / rate->gflops;
+}
+
+// The engine's expert GEMM classes of one pass (flop_count.hpp's terms: K kept slots, w1 has
+// R rows): forward x·W1ᵀ and h·W2ᵀ; backward dh = dy·W2, dx = dz·W1, dW2 = dyᵀ·h, dW1 = dzᵀ·x.
+void set_gemm_classes(Timing& t, const BenchReport& report) {
+  if (t.backend != "engine") return;
+  const Config& c = report.options.config;
+  const double K = static_cast<double>(report.flops.kept_slots);
+  const double H = static_cast<double>(c.hidden), P = static_cast<double>(c.ffn);
+  const double R = static_cast<double>(c.w1_rows());
+  struct Class {
+    const char* stage;
+    cpu::GemmLayout layout;
+    double flops;
+  };
+  std::vector<Class> classes{{"forward.expert_up", cpu::GemmLayout::nt, 2.0 * K * H * R},
+                             {"forward.expert_down", cpu::GemmLayout::nt, 2.0 * K * P * H}};
+  if (t.pass == "forward+backward") {
+    classes.push_back({"backward.expert_grad_hidden", cpu::GemmLayout::nn, 2.0 * K * H * P});
+    classes.push_back({"backward.expert_grad_input", cpu::GemmLayout::nn, 2.0 * K * R * H});
+    classes.push_back({"backward.weight_grad_down", cpu::GemmLayout::tn, 2.0 * K * H * P});
+    classes.push_back({"backward.weight_grad_up", cpu::GemmLayout::tn, 2.0 * K * R * H});
+  }
+  const ElementType type = storage_type(c.dtype);
+  const MatmulRate* ceiling = find_rate(report, type, 1);
+  for (const Class& k : classes) {
+    const auto stage = t.stages.find(k.stage);
+    if (stage == t.stages.end()) continue;
+    GemmClassRate rate;
+    const std::string_view stage_name = k.stage;
+    rate.name = std::string(stage_name.substr(stage_name.find('.') + 1));
+    rate.layout = k.layout;
+    rate.kernel = cpu::library_and_kernel(cpu::gemm_path(type, k.layout));
+    rate.flops = k.flops;
+    rate.thread_seconds = stage->second;
+    rate.gflops = rate.thread_seconds > 0.0 ? k.flops / rate.thread_seconds / 1e9 : 0.0;
+    if (ceiling != nullptr && ceiling->gflops > 0.0) rate.fraction = rate.gflops / ceiling->gflops;
+    t.gemm_classes.push_back(rate);
+  }
 }
 
 }  // namespace
@@ -233,6 +286,7 @@ BenchReport run_benchmark_on(BenchPlatform& platform, const BenchOptions& option
     for (std::size_t i = 0; i < contenders.size(); ++i) {
       Timing t = summarise(contenders[i].name, pass, setup[i], seconds[i], stages[i], flops);
       set_expert_fraction(t, report);
+      set_gemm_classes(t, report);
       report.timings.push_back(std::move(t));
     }
     const double engine = report.timings[report.timings.size() - 2].median;

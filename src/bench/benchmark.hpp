@@ -33,6 +33,21 @@ struct BenchOptions {
   runtime::Scheduling scheduling = runtime::Scheduling::shared;
 };
 
+// One class of the engine's expert GEMMs (an engine task kind) in one pass: its rate per worker
+// thread against the single-thread ceiling, with the operand layout and the kernel it ran on.
+// A class's time is its tasks' time, so it includes the tile's epilogue (activation, or its
+// backward) and the row copies around the GEMM.
+struct GemmClassRate {
+  std::string name;  // the task kind: expert_up, expert_down (forward); expert_grad_hidden (dh),
+                     // expert_grad_input (dx), weight_grad_down (dW2), weight_grad_up (dW1)
+  cpu::GemmLayout layout = cpu::GemmLayout::nt;
+  std::string kernel;           // library and kernel of that layout's path
+  double flops = 0.0;           // credited FLOPs of the class in one pass (flop_count.hpp)
+  double thread_seconds = 0.0;  // median over passes of the worker-seconds in its tasks
+  double gflops = 0.0;          // flops / thread_seconds / 1e9: the rate of one worker
+  double fraction = -1.0;       // of the best 1-thread ceiling of the type; < 0 when unknown
+};
+
 // One backend on one pass ("forward" or "forward+backward").
 struct Timing {
   std::string backend;  // "engine" or "baseline"
@@ -45,6 +60,7 @@ struct Timing {
   std::map<std::string, double> stages;  // median of each Results.seconds entry
   // Expert GEMM rate as a fraction of the ceiling matmul rate; < 0 when not measurable.
   double expert_gemm_fraction = -1.0;
+  std::vector<GemmClassRate> gemm_classes;  // the engine's, per class; empty for the baseline
 };
 
 struct BenchReport {
@@ -59,6 +75,7 @@ struct BenchReport {
   cpu::CpuDescription cpu;
   std::vector<cpu::GemmPath> gemm_paths;  // f64, f32, bf16
   FlopCount flops;                        // from the baseline's routing
+  // Every library's ceiling per type and thread count; the ceiling of a type is the best.
   std::vector<MatmulRate> matmul;
   std::vector<Timing> timings;
   std::map<std::string, double> speedup;  // pass → baseline median / engine median

@@ -58,7 +58,8 @@ Operands make_operands(ElementType type, std::int64_t n) {
 
 }  // namespace
 
-MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads, int repeats) {
+MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads, int repeats,
+                               std::optional<cpu::GemmRoute> route) {
   FLASHMOE_CHECK(type == ElementType::f64 || type == ElementType::f32 || type == ElementType::bf16,
                  "matmul rate: type = ", to_string(type), " (allowed: f64, f32, bf16)");
   FLASHMOE_CHECK(size >= 1 && threads >= 1 && repeats >= 1, "matmul rate: size = ", size,
@@ -91,7 +92,10 @@ MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads,
       throw_if_test_fault("bench_ceiling");
       sync.arrive_and_wait();  // starts round 0
       for (round = 0; round < rounds; ++round) {
-        cpu::gemm(g);
+        if (route)
+          cpu::gemm_on(*route, g);
+        else
+          cpu::gemm(g);
         sync.arrive_and_wait();  // ends this round, starts the next
       }
     } catch (...) {
@@ -112,9 +116,12 @@ MatmulRate measure_matmul_rate(ElementType type, std::int64_t size, int threads,
   const double flops = 2.0 * static_cast<double>(size) * static_cast<double>(size) *
                        static_cast<double>(size) * threads;
   rate.gflops = rate.seconds > 0.0 ? flops / rate.seconds / 1e9 : 0.0;
-  const cpu::GemmPath& path = cpu::gemm_path(type);
-  rate.route = path.route;
-  rate.kernel = path.kernel;
+  std::optional<cpu::GemmPath> path = cpu::gemm_path(type);
+  if (route && *route != path->route) path = cpu::path_on(cpu::library_of(*route), type);
+  FLASHMOE_CHECK(path.has_value(), "matmul rate: route ", cpu::to_string(*route),
+                 " cannot run ", to_string(type));
+  rate.route = path->route;
+  rate.kernel = cpu::library_and_kernel(*path);
   return rate;
 }
 
