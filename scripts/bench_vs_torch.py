@@ -54,8 +54,9 @@ def parse_arguments():
 
 
 def eager_moe(x, wg, w1, w2, top_k):
-    """The PyTorch user's layer: SPEC §2's math (gelu, renormalised top-k, dropless)."""
-    probs = torch.softmax(F.linear(x, wg).float(), dim=-1)
+    """The PyTorch user's layer: SPEC §2's math (gelu, renormalised top-k, dropless), the gate
+    in fp32 as SPEC's and most routers' (a bf16 gate would flip near-tied experts)."""
+    probs = torch.softmax(F.linear(x.float(), wg.float()), dim=-1)
     weights, experts = torch.topk(probs, top_k, dim=-1)
     weights = (weights / weights.sum(dim=-1, keepdim=True)).to(x.dtype)
     out = torch.zeros_like(x)
@@ -137,9 +138,9 @@ def main():
 
     with torch.no_grad():
         agreement = relative_l2(layer(x), eager_moe(x, wg, w1, w2, args.top_k))
-    # bf16: two roundings of every intermediate on either side (SPEC §4 allows 2e-2 against the
-    # fp64 reference, so two bf16 layers may be twice that apart).
-    tolerance = 1e-4 if args.dtype == "fp32" else 6e-2
+    # bf16: SPEC §4 allows each layer 2e-2 against the fp64 reference, so two may be twice that
+    # apart (torch also rounds h and every product to bf16).
+    tolerance = 1e-4 if args.dtype == "fp32" else 4e-2
     if not agreement < tolerance:
         sys.exit(f"bench_vs_torch: the layers disagree: relative L2 {agreement:.3g} ≥ {tolerance}")
 

@@ -71,17 +71,42 @@ LayerCall::LayerCall(Config config, const LayerInputs& inputs, std::string_view 
     // must be equal for the engine's handshake).
     problem_.config.max_tokens = std::max<std::int64_t>(max_tokens, 1);
   }
-  if (keep_for_backward && world.size == 1 && backend_->name == "cpu") {
-    // The engine's forward keeps everything its backward needs; hold the layer until then.
-    kept_layer_ = std::make_unique<engine::Layer>(problem_, engine::EngineOptions{});
-    kept_layer_->forward();
-    forward_ = kept_layer_->results();
-  } else {
-    forward_ = run();
-  }
+  // The engine's forward keeps everything its backward needs; with keep_for_backward the layer
+  // is held until then.
+  forward_ = pooled() ? run_pooled(keep_for_backward) : run();
 }
 
-LayerCall::~LayerCall() = default;
+bool LayerCall::pooled() const { return problem().world_size == 1 && backend_->name == "cpu"; }
+
+Results LayerCall::run_pooled(bool keep) {
+  EnginePool& pool = EnginePool::instance();
+  EnginePool::Lease lease = pool.acquire(problem_);
+  Results results;
+  try {
+    lease.layer->forward();
+    if (lease.anchor->backward) lease.layer->backward();
+    results = lease.layer->results();
+  } catch (...) {
+    move_inputs(*lease.anchor, problem_);  // the layer is dropped: its state is unknown
+    throw;
+  }
+  if (keep) {
+    kept_ = std::move(lease);
+  } else {
+    move_inputs(*lease.anchor, problem_);
+    pool.release(std::move(lease));
+  }
+  return results;
+}
+
+// A lease still kept (the backward never came: inference with parameters that need gradients,
+// or a graph dropped) goes back to the pool; its inputs are the call's and go with it.
+LayerCall::~LayerCall() {
+  if (!kept_) return;
+  Problem discarded;
+  move_inputs(*kept_->anchor, discarded);
+  EnginePool::instance().release(std::move(*kept_));
+}
 
 void LayerCall::prepare(Config config, const LayerInputs& inputs, std::string_view backend,
                         WorldInfo world) {
@@ -135,20 +160,30 @@ Results LayerCall::run() const {
 }
 
 void LayerCall::backward(const BufferRef& dout, double d_aux, double d_z) {
-  const std::int64_t S = tokens(), H = problem_.config.hidden;
-  const ElementType type = storage_type(problem_.config.dtype);
-  problem_.ranks[static_cast<std::size_t>(rank_)].dout = copy_in(dout, "dout", type, {S, H});
-  problem_.backward = true;
-  problem_.d_aux = d_aux;
-  problem_.d_z = d_z;
-  if (kept_layer_) {
-    // From the forward's state. The layer is released after this call, also when it throws (its
-    // workspaces then hold the backward's data), so a second backward (retain_graph) recomputes.
-    const std::unique_ptr<engine::Layer> layer = std::move(kept_layer_);
-    layer->backward();
-    gradients_ = layer->results();
+  Problem& inputs = problem();
+  const std::int64_t S = tokens(), H = inputs.config.hidden;
+  const ElementType type = storage_type(inputs.config.dtype);
+  inputs.ranks[static_cast<std::size_t>(rank_)].dout = copy_in(dout, "dout", type, {S, H});
+  inputs.backward = true;
+  inputs.d_aux = d_aux;
+  inputs.d_z = d_z;
+  if (kept_) {
+    // From the forward's state. The lease ends with this call: the inputs come back to problem_
+    // and the layer goes back to the pool (or is dropped when the backward throws), so a second
+    // backward (retain_graph) recomputes.
+    EnginePool::Lease lease = std::move(*kept_);
+    kept_.reset();
+    try {
+      lease.layer->backward();
+      gradients_ = lease.layer->results();
+    } catch (...) {
+      move_inputs(*lease.anchor, problem_);
+      throw;
+    }
+    move_inputs(*lease.anchor, problem_);
+    EnginePool::instance().release(std::move(lease));
   } else {
-    Results recomputed = run();
+    Results recomputed = pooled() ? run_pooled(false) : run();
     check_same_routing(recomputed);
     gradients_ = std::move(recomputed);
   }
@@ -186,7 +221,7 @@ const HostTensor& LayerCall::result(std::string_view name) const {
                                        "'; allowed: out, topk_index, topk_weight, kept, dx, dwg, "
                                        "dw1, db1, dw2, db2"));
   if (!gradients_) throw ArgumentError(detail::concat("result ", name, ": call backward() first"));
-  if ((name == "db1" || name == "db2") && !problem_.config.bias)
+  if ((name == "db1" || name == "db2") && !problem().config.bias)
     throw ArgumentError(detail::concat("result ", name, " does not exist: bias = false"));
   const RankOutputs& grad = own(*gradients_);
   if (name == "dx") return grad.dx;

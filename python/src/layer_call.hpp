@@ -22,6 +22,7 @@
 
 #include "backend_table.hpp"
 #include "buffer_ref.hpp"
+#include "engine_pool.hpp"
 #include "engine/engine.hpp"
 #include "flashmoe/problem.hpp"
 
@@ -58,16 +59,16 @@ class LayerCall {
   // dw1, db1, dw2, db2. Throws ArgumentError for an unknown or absent name.
   void copy_out(std::string_view name, const BufferRef& destination) const;
 
-  const Config& config() const { return problem_.config; }
+  const Config& config() const { return problem().config; }
   std::string_view backend() const { return backend_->name; }
-  std::int64_t tokens() const { return problem_.tokens(rank_); }
+  std::int64_t tokens() const { return problem().tokens(rank_); }
   double aux_loss() const { return own(forward_).aux_loss; }
   double z_loss() const { return own(forward_).z_loss; }
   const std::vector<std::int64_t>& routed() const { return own(forward_).routing.routed; }
   const std::vector<std::int64_t>& accepted() const { return own(forward_).routing.accepted; }
   bool has_gradients() const { return gradients_.has_value(); }
   // Whether the next backward() runs from the kept forward state instead of recomputing.
-  bool keeps_forward_state() const { return kept_layer_ != nullptr; }
+  bool keeps_forward_state() const { return kept_.has_value(); }
   // Seconds by phase of the last run (forward, or the backward call).
   const std::map<std::string, double>& seconds() const;
 
@@ -83,15 +84,23 @@ class LayerCall {
     return results.ranks.at(static_cast<std::size_t>(rank_));
   }
   void check_same_routing(const Results& recomputed) const;
+  // The call's inputs: in the kept lease's problem while the call holds one, else problem_.
+  const Problem& problem() const { return kept_ ? *kept_->anchor : problem_; }
+  Problem& problem() { return kept_ ? *kept_->anchor : problem_; }
+  // The cpu engine in this process (W = 1): its layers come from the EnginePool.
+  bool pooled() const;
+  // The forward, or forward + backward (problem().backward), on a leased layer that goes back
+  // to the pool afterwards; or, with keep, stays in kept_ for the first backward.
+  Results run_pooled(bool keep);
 
   Problem problem_;
   const Backend* backend_ = nullptr;
   int rank_ = 0;
   Results forward_;
   std::optional<Results> gradients_;
-  // The engine's layer kept from the forward for the first backward (reads problem_, which it
-  // must not outlive: declared after it, so destroyed before it).
-  std::unique_ptr<engine::Layer> kept_layer_;
+  // The engine's layer kept from the forward for the first backward, with the call's inputs in
+  // its problem (engine_pool.hpp).
+  std::optional<EnginePool::Lease> kept_;
 };
 
 }  // namespace flashmoe::python

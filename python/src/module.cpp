@@ -17,6 +17,7 @@
 #include "config/config_fields.hpp"
 #include "errors.hpp"
 #include "flashmoe/config.hpp"
+#include "engine_pool.hpp"
 #include "layer_call.hpp"
 #include "mpi_support.hpp"
 
@@ -156,6 +157,9 @@ PYBIND11_MODULE(_C, m) {
       [](const std::string& name) { return find_backend(name).unavailable_reason(); },
       py::arg("name"),
       "Why the backend cannot run on this machine (e.g. no GPU for 'cuda'); '' when it can.");
+  m.def(
+      "_idle_engine_layers", [] { return flashmoe::python::EnginePool::instance().idle(); },
+      "How many cpu engine layers wait idle in the extension's pool (engine_pool.hpp); for tests.");
   m.def("mpi_built", &mpi_built, "Whether this extension was built with the MPI transport.");
   m.def("mpi_world", &mpi_world, py::call_guard<py::gil_scoped_release>(),
         "(size, rank) of MPI_COMM_WORLD; initialises MPI (THREAD_MULTIPLE) unless already done.");
