@@ -29,6 +29,9 @@ def load(outdir):
         if not match:
             continue
         ranks, gbit = int(match[1]), float(match[2]) * SCALE[match[3]]
+        if path.stat().st_size == 0:  # the bench creates its JSON first: a run that did not end
+            print(f"plot_bench.py: {path.name} is empty (that run did not finish); left out")
+            continue
         report = json.loads(path.read_text())
         cpu = report["cpu"]["model"]
         for timing in report["timings"]:
