@@ -25,11 +25,14 @@ packages=(
   debootstrap                             # the test suite's set-up-from-nothing stage
   clang libclang-rt-14-dev                # the readers' fuzz targets (libFuzzer lives in
                                           # libclang-rt; scripts/fuzz.sh)
+  iproute2                                # test hosts in network namespaces (scripts/netns)
+  python3-matplotlib=3.6.3-1+b1           # scripts/netns/plot_bench.py (pinned: the plot's
+                                          # look is part of docs/benchmarks.md)
 )
 
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+  if ! dpkg-query -W -f='${Status}' "${p%%=*}" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done

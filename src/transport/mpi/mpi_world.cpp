@@ -88,9 +88,16 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   std::memset(base_, 0, window_bytes);
   FLASHMOE_MPI(MPI_Win_sync(window_));
   FLASHMOE_MPI(MPI_Barrier(comm_));
+  // Last, so no probe runs during the set-up's collectives (mpi_progress_thread.hpp says why
+  // passive-target RMA needs it).
+  if (const int interval_us = MpiProgressThread::interval_from_environment(); interval_us > 0)
+    progress_ = std::make_unique<MpiProgressThread>(comm_, interval_us, watchdog_.get());
 }
 
 MpiWorld::~MpiWorld() {
+  // First, on every path: its probes use comm_, and no thread of ours may be inside MPI when
+  // the window or the communicator goes, or when the session finalises.
+  progress_.reset();
   if (abandoned_ || std::uncaught_exceptions() > uncaught_at_start_) return;
   int finalized = 0;
   MPI_Finalized(&finalized);

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "transport/mpi/mpi_progress_thread.hpp"
 #include "transport/mpi/mpi_transport.hpp"
 
 namespace flashmoe::transport {
@@ -28,6 +29,7 @@ class MpiWorld {
   // mpi_transport_view.hpp relies on it).
   // call_limit_s > 0 starts an MpiCallWatchdog with that limit (mpi_call_watchdog.hpp): a put or
   // signal towards a peer that has not returned after it ends the job. 0: no watchdog.
+  // Starts an MpiProgressThread (every FLASHMOE_MPI_PROGRESS_US µs, default 50; 0: none).
   MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s = 0.0);
   // Collective: unlock and free the window — skipped while an exception unwinds or after
   // abandon(), because a failed rank must not block in a collective on peers that stalled.
@@ -64,6 +66,9 @@ class MpiWorld {
   int uncaught_at_start_ = 0;
   bool abandoned_ = false;
   std::unique_ptr<MpiCallWatchdog> watchdog_;
+  // Drives MPI's progress engine for peers' operations on this window (mpi_progress_thread.hpp);
+  // declared after the watchdog, which watches its probes, so it is destroyed first.
+  std::unique_ptr<MpiProgressThread> progress_;
 };
 
 // Collective: throws flashmoe::Error on every rank when the ranks passed different values.

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# suite.sh FLASHMOE [options]: the engine's multi-rank cases on W test hosts with their own
+# network stacks (hosts.sh), one MPI rank per host over TCP through links shaped to a rate, and
+# a fault test (a host's link cut mid-pass). Exit status 0: every case passed; 77: skipped
+# (not root, no ip netns / veth / bridge / tc tbf here), with the reason printed; 1: a case
+# failed. Everything it creates is removed on every exit (trap).
+#   --hosts LIST     world sizes to run, e.g. 2,4 (default 2,4)
+#   --rate RATE      link rate for tc tbf, e.g. 1gbit, 10gbit (default 1gbit)
+#   --tokens N       tokens per rank of the check cases (default 200: 7 token tiles)
+#   --no-fault       skip the link-cut case
+#   --pml-ucx        also run the W=2 case over --mca pml ucx (UCX over TCP for both layers)
+# MPI over these links: pml ob1 with btl tcp (two-sided, the set-up handshake and --check
+# gathers) and osc ucx with UCX's tcp transport (one-sided). osc rdma refuses a TCP-only BTL
+# set on Open MPI 4.1 (MPI_Win_allocate: invalid window) and osc pt2pt refuses
+# MPI_THREAD_MULTIPLE, so on plain Ethernet osc ucx is the one-sided component (docs/mpi.md).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+flashmoe=$(realpath "${1:?usage: suite.sh FLASHMOE [--hosts 2,4] [--rate 1gbit] ...}")
+shift
+host_list=2,4 rate=1gbit tokens=200 fault=true pml_ucx=false
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --hosts) host_list=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --tokens) tokens=$2; shift 2 ;;
+    --no-fault) fault=false; shift ;;
+    --pml-ucx) pml_ucx=true; shift ;;
+    *) echo "suite.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+# shellcheck source=scripts/netns/hosts.sh
+source "$here/hosts.sh"
+
+reason=$(netns_unavailable_reason)
+if [[ -n $reason ]]; then
+  echo "SKIPPED: network-namespace hosts unavailable: $reason"
+  exit 77
+fi
+if ! mpirun --version 2>/dev/null | grep -q "Open MPI"; then
+  echo "SKIPPED: the harness drives Open MPI's mpirun (rsh agent, MCA options); not found"
+  exit 77
+fi
+if ! ompi_info 2>/dev/null | grep -q "MCA osc: ucx"; then
+  echo "SKIPPED: Open MPI has no osc ucx, the only one-sided component that runs over TCP here"
+  exit 77
+fi
+
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/flashmoe-netns.XXXXXX")
+cleanup() {
+  netns_down
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+max_hosts=$(tr ',' '\n' <<<"$host_list" | sort -n | tail -1)
+netns_up "$max_hosts" "$rate" || { echo "FAILED: could not create $max_hosts hosts"; exit 1; }
+echo "hosts: $max_hosts network namespaces on bridge ${NETNS_SUBNET}.0/24, links shaped to $rate"
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+subnet="${NETNS_SUBNET}.0/24"
+# The keepalives let mpirun notice an idle daemon connection over a cut link within ~5 s.
+# mpirun runs in the switch's namespace (reachable from every host) and starts each host's
+# daemon through the rsh agent, inside that host's namespace.
+launcher() {  # W [extra mpirun options...]
+  local w=$1 i
+  shift
+  : >"$workdir/hostfile.$w"
+  for ((i = 0; i < w; i++)); do echo "$(netns_host_ns "$i") slots=1" >>"$workdir/hostfile.$w"; done
+  echo ip netns exec "$(netns_switch_ns)" mpirun -np "$w" --hostfile "$workdir/hostfile.$w" \
+    --mca plm_rsh_agent "$here/rsh_agent.sh" --mca oob_tcp_if_include "$subnet" \
+    --mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 \
+    --mca oob_tcp_keepalive_probes 3 --bind-to none --mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0 "$@"
+}
+# shellcheck disable=SC2054  # "tcp,self" is one MCA value
+ob1=(--mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet")
+
+failures=0
+# run_case NAME LIMIT_S EXPECT(pass|fail) REGEX -- COMMAND...: bounded by `timeout`.
+run_case() {
+  local name=$1 limit=$2 expect=$3 regex=$4
+  shift 5
+  local start status output elapsed log="$workdir/case.log"
+  start=$(date +%s%N)
+  # Into a file, not a pipe: a daemon stranded on a cut host would hold a pipe open for ever.
+  timeout --kill-after=5 "$limit" "$@" >"$log" 2>&1 </dev/null
+  status=$?
+  elapsed=$((($(date +%s%N) - start) / 1000000))
+  output=$(<"$log")
+  local left
+  left=$(netns_kill_leftovers)
+  local ok=true
+  if [[ $expect == pass ]]; then
+    [[ $status -eq 0 ]] || ok=false
+  else
+    [[ $status -ne 0 && $status -ne 124 && $status -ne 137 ]] || ok=false
+  fi
+  grep -Eq -- "$regex" <<<"$output" || ok=false
+  if $ok; then
+    echo "ok   $name (${elapsed} ms, status $status${left:+; killed left over: $left})"
+    [[ $expect == fail ]] && grep -Em1 -- "$regex" <<<"$output" | sed 's/^/     > /' 
+  else
+    echo "FAIL $name (${elapsed} ms, status $status; expected $expect and /$regex/)"
+    tail -n 25 <<<"$output" | sed 's/^/     | /'
+    failures=$((failures + 1))
+  fi
+}
+
+for w in $(tr ',' ' ' <<<"$host_list"); do
+  read -r -a mpi <<<"$(launcher "$w" "${ob1[@]}")"
+  run_case "W=$w forward+backward --check" 60 pass "^check: PASS" -- \
+    "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens "$tokens" --backward \
+    --bias --seed 13 --workers 1 --check --quiet --wait_timeout_s 20
+done
+
+if $pml_ucx; then
+  read -r -a mpi <<<"$(launcher 2 --mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any)"
+  run_case "W=2 pml ucx + osc ucx --check" 90 pass "^check: PASS" -- \
+    "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens "$tokens" --backward \
+    --seed 13 --workers 1 --check --quiet --wait_timeout_s 20
+fi
+
+if $fault; then
+  # Host 1's link goes down while the pass runs (tokens chosen so that it lasts several
+  # seconds over the emulated RMA): rank 0 — or the call watchdog of a rank blocked inside MPI
+  # towards host 1 — must end the job with a TimeoutError within its 3 s limit, and mpirun must
+  # return although host 1's daemon is unreachable.
+  read -r -a mpi <<<"$(launcher 2 "${ob1[@]}")"
+  (sleep 1.5 && netns_cut 1) &
+  cutter=$!
+  run_case "W=2 link of host 1 cut mid-pass → TimeoutError, job ends" 30 fail \
+    "TimeoutError" -- \
+    "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens 4000 --backward \
+    --seed 13 --workers 1 --quiet --wait_timeout_s 3
+  wait "$cutter"
+fi
+
+if ((failures > 0)); then
+  echo "FAILED: $failures case(s)"
+  exit 1
+fi
+echo "PASSED: every case"
