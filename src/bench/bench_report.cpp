@@ -55,10 +55,8 @@ std::string format_report(const BenchReport& r) {
         << (r.transport == "mpi" ? ", every process at once; 1 thread: the median process" : "")
         << "; * the best library, the ceiling):\n";
     for (const MatmulRate& m : r.matmul) {
-      bool best = true;
-      for (const MatmulRate& other : r.matmul)
-        best = best && !(other.type == m.type && other.threads == m.threads && other.gflops > m.gflops);
-      out << (best ? "* " : "  ") << padded(std::string(to_string(m.type)), 9)
+      out << (ceiling_rate(r, m.type, m.threads) == &m ? "* " : "  ")
+          << padded(std::string(to_string(m.type)), 9)
           << padded(std::to_string(m.threads) + " thread(s)", 13)
           << padded(fixed_text(m.gflops, 1) + " GFLOP/s", 18) << cpu::route_words(m.route)
           << (m.route == cpu::GemmRoute::loop ? "" : ", " + m.kernel) << "\n";

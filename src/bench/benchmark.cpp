@@ -75,15 +75,6 @@ Timing summarise(const std::string& backend, const std::string& pass, double set
   return t;
 }
 
-// The ceiling of `type` with `threads` concurrent callers: the best library's rate, if measured.
-const MatmulRate* find_rate(const BenchReport& report, ElementType type, int threads) {
-  const MatmulRate* best = nullptr;
-  for (const MatmulRate& rate : report.matmul)
-    if (rate.type == type && rate.threads == threads && (best == nullptr || rate.gflops > best->gflops))
-      best = &rate;
-  return best;
-}
-
 // The routes whose ceiling is measured for `type`: each library that can run it here.
 std::vector<cpu::GemmRoute> ceiling_routes(ElementType type) {
   std::vector<cpu::GemmRoute> routes;
@@ -146,7 +137,7 @@ void set_expert_fraction(Timing& t, const BenchReport& report) {
   const double seconds = expert_gemm_seconds(t);
   if (seconds <= 0.0) return;
   const ElementType type = storage_type(report.options.config.dtype);
-  const MatmulRate* rate = find_rate(report, type, t.backend == "engine" ? 1 : report.threads);
+  const MatmulRate* rate = ceiling_rate(report, type, t.backend == "engine" ? 1 : report.threads);
   if (rate == nullptr || rate->gflops <= 0.0) return;
   t.expert_gemm_fraction = report.flops.expert_forward / seconds / 1e9 / rate->gflops;
 }
@@ -173,7 +164,7 @@ void set_gemm_classes(Timing& t, const BenchReport& report) {
     classes.push_back({"backward.weight_grad_up", cpu::GemmLayout::tn, 2.0 * K * R * H});
   }
   const ElementType type = storage_type(c.dtype);
-  const MatmulRate* ceiling = find_rate(report, type, 1);
+  const MatmulRate* ceiling = ceiling_rate(report, type, 1);
   for (const Class& k : classes) {
     const auto stage = t.stages.find(k.stage);
     if (stage == t.stages.end()) continue;
@@ -191,6 +182,14 @@ void set_gemm_classes(Timing& t, const BenchReport& report) {
 }
 
 }  // namespace
+
+const MatmulRate* ceiling_rate(const BenchReport& report, ElementType type, int threads) {
+  const MatmulRate* best = nullptr;
+  for (const MatmulRate& rate : report.matmul)
+    if (rate.type == type && rate.threads == threads && (best == nullptr || rate.gflops > best->gflops))
+      best = &rate;
+  return best;
+}
 
 std::vector<ElementType> ceiling_types(const BenchOptions& options) {
   std::vector<ElementType> types{ElementType::bf16, ElementType::f32};

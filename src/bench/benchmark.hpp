@@ -83,6 +83,10 @@ struct BenchReport {
 
 using Progress = std::function<void(const std::string&)>;
 
+// The ceiling of `type` with `threads` concurrent callers: the best library's measured rate, or
+// nullptr when none was measured.
+const MatmulRate* ceiling_rate(const BenchReport& report, ElementType type, int threads);
+
 // Throws flashmoe::Error for invalid options (naming the option) or a failing backend.
 BenchReport run_benchmark(const BenchOptions& options, const Progress& progress);
 

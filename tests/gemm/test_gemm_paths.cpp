@@ -236,8 +236,7 @@ TEST(GemmPaths, OpenBlasAndOneDnnAgreeOnEveryLayout) {
   const std::int64_t m = 37, n = 70, k = 129, pad = 3;
   for (const GemmLayout layout : kGemmLayouts) {
     SCOPED_TRACE(std::string(to_string(layout)));
-    const bool ta = layout == GemmLayout::tn || layout == GemmLayout::tt;
-    const bool tb = layout == GemmLayout::nt || layout == GemmLayout::tt;
+    const bool ta = transposes_a(layout), tb = transposes_b(layout);
     const std::int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad;
     HostTensor a16(ElementType::bf16, {(ta ? k : m) * lda}), a(ElementType::f32, {(ta ? k : m) * lda});
     HostTensor b16(ElementType::bf16, {(tb ? n : k) * ldb}), b(ElementType::f32, {(tb ? n : k) * ldb});

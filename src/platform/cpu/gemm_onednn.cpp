@@ -286,10 +286,7 @@ void gemm_onednn(const GemmArgs& g, GemmRoute bf16_route) {
   void* staged = state.c_stage.get(static_cast<std::size_t>(g.m * g.n) * staged_size);
   if (g.accumulate) {
     if (round_to_bf16) {
-      const auto* c = static_cast<const bfloat16*>(g.c);
-      auto* f = static_cast<float*>(staged);
-      for (std::int64_t i = 0; i < g.m; ++i)
-        for (std::int64_t j = 0; j < g.n; ++j) f[i * g.n + j] = c[i * g.ldc + j].to_float();
+      widen_rows(static_cast<float*>(staged), g.n, g.c, g.ldc, g.m, g.n);
     } else {
       copy_rows(staged, g.n, g.c, g.ldc, g.m, g.n, staged_size);
     }
@@ -299,11 +296,7 @@ void gemm_onednn(const GemmArgs& g, GemmRoute bf16_route) {
   dense.ldc = g.n;
   execute(state, dense);
   if (round_to_bf16) {
-    auto* c = static_cast<bfloat16*>(g.c);
-    const auto* f = static_cast<const float*>(staged);
-    for (std::int64_t i = 0; i < g.m; ++i)
-      for (std::int64_t j = 0; j < g.n; ++j)
-        c[i * g.ldc + j] = bfloat16::from_float(f[i * g.n + j]);
+    round_rows(g.c, g.ldc, static_cast<const float*>(staged), g.n, g.m, g.n);
   } else {
     copy_rows(g.c, g.ldc, staged, g.n, g.m, g.n, staged_size);
   }

@@ -69,9 +69,7 @@ void gemm_openblas(const GemmArgs& g) {
   const std::int64_t ldp = direct ? g.ldc : g.n;
   if (!direct && g.accumulate) {
     if (g.c_type == ElementType::bf16) {
-      const auto* c = static_cast<const bfloat16*>(g.c);
-      for (std::int64_t i = 0; i < g.m; ++i)
-        for (std::int64_t j = 0; j < g.n; ++j) product[i * ldp + j] = c[i * g.ldc + j].to_float();
+      widen_rows(product, ldp, g.c, g.ldc, g.m, g.n);
     } else {
       copy_rows(product, ldp, g.c, g.ldc, g.m, g.n, sizeof(float));
     }
@@ -86,10 +84,7 @@ void gemm_openblas(const GemmArgs& g) {
   if (g.activation) {
     activate(*g.activation, g.m, g.n, product, ldp, g.c, g.c_type, g.ldc);
   } else {
-    auto* c = static_cast<bfloat16*>(g.c);  // f32 without activation was direct
-    for (std::int64_t i = 0; i < g.m; ++i)
-      for (std::int64_t j = 0; j < g.n; ++j)
-        c[i * g.ldc + j] = bfloat16::from_float(product[i * ldp + j]);
+    round_rows(g.c, g.ldc, product, ldp, g.m, g.n);  // f32 without activation was direct
   }
 }
 

@@ -84,8 +84,7 @@ bool has_brgemm(dnnl::cpu_isa isa) {
 std::string probe_kernel(dnnl::memory::data_type type, GemmLayout layout) {
   using dnnl::memory;
   constexpr memory::dim n = 64;
-  const bool trans_a = layout == GemmLayout::tn || layout == GemmLayout::tt;
-  const bool trans_b = layout == GemmLayout::nt || layout == GemmLayout::tt;
+  const bool trans_a = transposes_a(layout), trans_b = transposes_b(layout);
   const std::lock_guard lock(detail::onednn_creation_mutex());
   try {
     const memory::desc a({n, n}, type, trans_a ? memory::dims{1, n} : memory::dims{n, 1});

@@ -33,6 +33,13 @@ constexpr GemmLayout gemm_layout(bool trans_a, bool trans_b) {
   return trans_a ? (trans_b ? GemmLayout::tt : GemmLayout::tn)
                  : (trans_b ? GemmLayout::nt : GemmLayout::nn);
 }
+// The inverse: GemmArgs' trans_a / trans_b of a layout.
+constexpr bool transposes_a(GemmLayout layout) {
+  return layout == GemmLayout::tn || layout == GemmLayout::tt;
+}
+constexpr bool transposes_b(GemmLayout layout) {
+  return layout == GemmLayout::nt || layout == GemmLayout::tt;
+}
 
 // The libraries the table may choose; the benchmark measures each one's ceiling.
 enum class GemmLibrary { onednn, openblas, loop };

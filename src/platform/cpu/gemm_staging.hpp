@@ -50,6 +50,23 @@ inline const void* dense_copy(AlignedBuffer& buffer, const void* source, std::in
   return out;
 }
 
+// bf16 [rows, cols] → f32 and back between leading dimensions: exact one way, rounded to nearest
+// even the other (a bf16 destination's epilogue runs on an f32 tile).
+inline void widen_rows(float* destination, std::int64_t destination_ld, const void* source,
+                       std::int64_t source_ld, std::int64_t rows, std::int64_t cols) {
+  const auto* in = static_cast<const bfloat16*>(source);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j)
+      destination[i * destination_ld + j] = in[i * source_ld + j].to_float();
+}
+inline void round_rows(void* destination, std::int64_t destination_ld, const float* source,
+                       std::int64_t source_ld, std::int64_t rows, std::int64_t cols) {
+  auto* out = static_cast<bfloat16*>(destination);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j)
+      out[i * destination_ld + j] = bfloat16::from_float(source[i * source_ld + j]);
+}
+
 // bf16 [rows, cols] (row stride ld) widened to a dense f32 matrix in `buffer`: exact, as
 // every bf16 value is an fp32 value.
 inline const float* widened_copy(AlignedBuffer& buffer, const void* source, std::int64_t rows,
