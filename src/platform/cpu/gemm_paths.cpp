@@ -163,8 +163,12 @@ GemmPath openblas_path(ElementType operands, GemmLayout layout, const std::strin
 Paths decide_paths() {
   const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
   const std::optional<GemmLibrary> forced = forced_library();
+  // OpenBLAS is loaded only where the table may take it: loading starts its (idle) thread pool,
+  // which a process on oneDNN's brgemm kernels has no use for.
+  const bool may_use_openblas =
+      forced ? *forced == GemmLibrary::openblas : !has_brgemm(isa);
   std::string no_openblas;
-  const bool have_openblas = openblas(&no_openblas) != nullptr;
+  const bool have_openblas = may_use_openblas && openblas(&no_openblas) != nullptr;
   FLASHMOE_CHECK(forced != GemmLibrary::openblas || have_openblas,
                  "FLASHMOE_CPU_GEMM = openblas, but ", no_openblas);
 
