@@ -17,7 +17,7 @@
 #               to catch it (scripts/mutation_check.py);
 #   fresh_root  set-up from nothing: a minimal Debian 12 root (debootstrap), the README's first
 #               command inside it (scripts/fresh_root_check.sh; needs root, else skipped);
-# then print one closing summary line: `flashmoe: N passed, N failed, N skipped`, with every
+# then print each stage's duration and one closing summary line: `flashmoe: N passed, N failed, N skipped`, with every
 # skipped test and its reason listed above it. Set FLASHMOE_TEST_STAGES to a subset (e.g.
 # "release asan") to run fewer stages.
 set -uo pipefail
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 stages=${FLASHMOE_TEST_STAGES:-"release asan tsan avx2 fuzz mutants fresh_root"}
-total_passed=0 total_failed=0 total_skipped=0 failed_stages=() skipped=()
+total_passed=0 total_failed=0 total_skipped=0 failed_stages=() skipped=() stage_times=()
 
 # Runs ctest for one preset (its remaining arguments go to ctest) and adds its counts to the
 # totals. A test CTest did not run is a skip: GTEST_SKIP, or a test CTest could not start.
@@ -78,6 +78,7 @@ run_script_stage() {
 }
 
 for stage in $stages; do
+  stage_start=$SECONDS
   case $stage in
     release) run_ctest_stage release release ;;
     asan) run_ctest_stage asan asan ;;
@@ -88,9 +89,12 @@ for stage in $stages; do
     fresh_root) run_script_stage fresh_root scripts/fresh_root_check.sh ;;
     *) echo "unknown stage '$stage' (allowed: release asan tsan avx2 fuzz mutants fresh_root)"; exit 2 ;;
   esac
+  stage_times+=("$stage $((SECONDS - stage_start)) s")
+  echo "=== [$stage] took $((SECONDS - stage_start)) s"
 done
 
 echo
+echo "stage times: ${stage_times[*]/%/;} total $SECONDS s"
 if ((${#skipped[@]})); then
   echo "skipped:"
   printf '  %s\n' "${skipped[@]}"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# bench.sh FLASHMOE OUTDIR [--hosts 2,4] [--rates 1gbit,10gbit] [--dtypes fp32,bf16] [BENCH ARGS...]
+# bench.sh FLASHMOE OUTDIR [--hosts 2,4] [--rates 1gbit,10gbit] [--dtypes fp32,bf16]
+#          [--deliveries messages,rma] [BENCH ARGS...]
 # `flashmoe bench` (the engine and the MPI_Alltoallv baseline in the same run) on W test hosts
 # with their own network stacks (hosts.sh), one rank per host, for every link rate, dtype and
-# W: OUTDIR/bench_w<W>_<rate>_<dtype>.json per run (the bench's --json) and its printed report
-# beside it (.txt). plot_bench.py turns the JSON files into time vs link bandwidth. The hosts
+# W, and MPI transport delivery (FLASHMOE_MPI_DELIVERY, default messages only):
+# OUTDIR/bench_w<W>_<rate>_<dtype>_<delivery>.json per run (the bench's --json) and its printed
+# report beside it (.txt). plot_bench.py turns the JSON files into time vs link bandwidth. The hosts
 # are rebuilt for each rate and removed on every exit. Exit 77: skipped (as suite.sh).
 # Default bench arguments: --hidden 512 --ffn 1024 --experts 8 --tokens 512 --warmup 1
 # --repeats 3 --matmul_size 0 --workers 1; anything after the options is added to them.
@@ -12,12 +14,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 flashmoe=$(realpath "${1:?usage: bench.sh FLASHMOE OUTDIR [options] [bench args]}")
 outdir=${2:?usage: bench.sh FLASHMOE OUTDIR [options] [bench args]}
 shift 2
-host_list=2,4 rate_list=1gbit,10gbit dtype_list=fp32,bf16
+host_list=2,4 rate_list=1gbit,10gbit dtype_list=fp32,bf16 delivery_list=messages
 while [[ $# -gt 0 ]]; do
   case $1 in
     --hosts) host_list=$2; shift 2 ;;
     --rates) rate_list=$2; shift 2 ;;
     --dtypes) dtype_list=$2; shift 2 ;;
+    --deliveries) delivery_list=$2; shift 2 ;;
     *) break ;;
   esac
 done
@@ -42,17 +45,20 @@ for rate in $(tr ',' ' ' <<<"$rate_list"); do
     : >"$hostfile"
     for ((i = 0; i < w; i++)); do echo "$(netns_host_ns "$i") slots=1" >>"$hostfile"; done
     for dtype in $(tr ',' ' ' <<<"$dtype_list"); do
-      name="$outdir/bench_w${w}_${rate}_${dtype}"
-      echo "== W=$w rate=$rate dtype=$dtype"
-      timeout --kill-after=5 600 ip netns exec "$(netns_switch_ns)" mpirun -np "$w" \
-        --hostfile "$hostfile" --mca plm_rsh_agent "$here/rsh_agent.sh" \
-        --mca oob_tcp_if_include "$subnet" --bind-to none \
-        --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet" \
-        --mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0 \
-        "$flashmoe" bench "${bench_args[@]}" "dtype=$dtype" --json "$name.json" \
-        >"$name.txt" 2>&1 </dev/null || { echo "FAILED (status $?): see $name.txt"; status=1; }
-      grep -E "^(forward|speed-up)" "$name.txt"
-      netns_kill_leftovers >/dev/null
+      for delivery in $(tr ',' ' ' <<<"$delivery_list"); do
+        name="$outdir/bench_w${w}_${rate}_${dtype}_${delivery}"
+        echo "== W=$w rate=$rate dtype=$dtype delivery=$delivery"
+        timeout --kill-after=5 600 ip netns exec "$(netns_switch_ns)" mpirun -np "$w" \
+          --hostfile "$hostfile" --mca plm_rsh_agent "$here/rsh_agent.sh" \
+          --mca oob_tcp_if_include "$subnet" --bind-to none \
+          --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet" \
+          --mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0 \
+          -x FLASHMOE_MPI_DELIVERY="$delivery" \
+          "$flashmoe" bench "${bench_args[@]}" "dtype=$dtype" --json "$name.json" \
+          >"$name.txt" 2>&1 </dev/null || { echo "FAILED (status $?): see $name.txt"; status=1; }
+        grep -E "^(forward|speed-up)" "$name.txt"
+        netns_kill_leftovers >/dev/null
+      done
     done
   done
 done

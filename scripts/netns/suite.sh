@@ -132,19 +132,22 @@ if $pml_ucx; then
 fi
 
 if $fault; then
-  # Host 1's link goes down while the pass runs (tokens chosen so that it lasts several
-  # seconds over the emulated RMA): rank 0 — or the call watchdog of a rank blocked inside MPI
-  # towards host 1 — must end the job with a TimeoutError within its 3 s limit, and mpirun must
-  # return although host 1's daemon is unreachable. When the cut comes before the ranks reach
-  # the pass (slower start-up, e.g. under AddressSanitizer: seen in CI), mpirun's own keepalive
-  # notices the lost daemon first and ends the job with that message: also a bounded, clear end.
-  read -r -a mpi <<<"$(launcher 2 "${ob1[@]}")"
-  (sleep 1.5 && netns_cut 1) &
+  # Host 1's link goes down while the pass runs: rank 1 sleeps 4 s right after sending its
+  # dispatch packets (a test hook), so the pass surely lasts from start-up (under 1 s here, ~2 s
+  # under AddressSanitizer) to past the cut at 2.5 s; when rank 1 wakes, nothing it sends
+  # reaches rank 0. Rank 0 — or the call watchdog of a rank blocked inside MPI towards host 1 —
+  # must end the job with a TimeoutError within its 6 s limit (longer than the sleep, so the
+  # sleep alone times nothing out), and mpirun must return although host 1's daemon is
+  # unreachable. When the cut comes before the ranks reach the pass (a slower start-up), mpirun's
+  # own keepalive notices the lost daemon first and ends the job with that message: also a
+  # bounded, clear end.
+  read -r -a mpi <<<"$(launcher 2 "${ob1[@]}" -x FLASHMOE_TEST_SLOW_AFTER_DISPATCH=1:4)"
+  (sleep 2.5 && netns_cut 1) &
   cutter=$!
-  run_case "W=2 link of host 1 cut mid-pass → TimeoutError, job ends" 30 fail \
+  run_case "W=2 link of host 1 cut mid-pass → TimeoutError, job ends" 45 fail \
     "TimeoutError|ORTE has lost communication with a remote daemon" -- \
-    "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens 4000 --backward \
-    --seed 13 --workers 1 --quiet --wait_timeout_s 3
+    "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens 400 --backward \
+    --seed 13 --workers 1 --quiet --wait_timeout_s 6
   wait "$cutter"
 fi
 

@@ -31,7 +31,10 @@ namespace {
 //   FLASHMOE_TEST_RANK_TOP_K=r:k             rank r uses top_k = k (a configuration mismatch);
 //   FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK=r  rank r never sends its dispatch packets (a stall);
 //   FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK=r  rank r's process SIGKILLs itself right after
-//                                            raising its dispatch signals (a death mid-pass).
+//                                            raising its dispatch signals (a death mid-pass);
+//   FLASHMOE_TEST_SLOW_AFTER_DISPATCH=r:s    rank r sleeps s seconds right after raising its
+//                                            dispatch signals (a pass that surely lasts s
+//                                            seconds, for the network fault tests).
 void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options) {
   if (const char* value = std::getenv("FLASHMOE_TEST_RANK_TOP_K")) {
     const std::string text(value);
@@ -45,6 +48,15 @@ void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options
     options.faults.drop_dispatch_from_rank = std::stoi(value);
   if (const char* value = std::getenv("FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK"))
     options.faults.die_after_dispatch_from_rank = std::stoi(value);
+  if (const char* value = std::getenv("FLASHMOE_TEST_SLOW_AFTER_DISPATCH")) {
+    const std::string text(value);
+    const std::size_t colon = text.find(':');
+    FLASHMOE_CHECK(colon != std::string::npos, "FLASHMOE_TEST_SLOW_AFTER_DISPATCH=", text,
+                   ": expected RANK:SECONDS");
+    options.faults.slow_rank = std::stoi(text.substr(0, colon));
+    options.faults.slow_seconds = std::stod(text.substr(colon + 1));
+    options.faults.slow_at = runtime::FaultInjection::SlowAt::after_dispatch_signals;
+  }
 }
 
 // --save under MPI (io/save_folder.hpp): every process writes its rank into the staging folder,

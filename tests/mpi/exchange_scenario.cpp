@@ -5,7 +5,8 @@
 // contribution to a counter on every rank. Receivers poll, check every byte of every row, check
 // the counter's exact sum, and acknowledge with signal_add on the sender's "consumed" counter;
 // a sender reuses the buffers of the next epoch only after every receiver's acknowledgement,
-// which tests buffer reuse across passes without any barrier.
+// which tests buffer reuse across passes without any barrier. Under the messages delivery it also
+// checks the batching: a packet's rows travel in the message of the signal that publishes them.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -164,10 +165,20 @@ int run_exchange(MpiSession& session) {
       [&](std::uint64_t v) { return v >= W * static_cast<std::uint64_t>(kEpochs); }, kTimeoutS,
       WaitSubject{-1, "acknowledgements of the last epoch"});
 
+  // Per epoch and peer: the rows with their packet signal, the sum's add, the acknowledgement —
+  // three messages, however many rows; one message per put would exceed it.
+  const std::uint64_t sent = mpi_world.messages_sent();
+  if (mpi_world.delivery() == transport::MpiDelivery::messages) {
+    const std::uint64_t bound = 3 * static_cast<std::uint64_t>(kEpochs) * (W - 1);
+    expect(sent <= bound, "rank ", world.rank(), ": ", sent, " messages for ", kEpochs,
+           " epochs, expected at most ", bound, " (rows must ride with their signal)");
+  }
   mpi_world.barrier();
   if (world.rank() == 0)
-    std::printf("exchange OK: %d ranks, %d epochs, every row checked byte by byte\n",
-                world.world_size(), kEpochs);
+    std::printf("exchange OK: %d ranks, %d epochs, every row checked byte by byte (delivery %s, "
+                "%llu messages sent by rank 0)\n",
+                world.world_size(), kEpochs, transport::delivery_name(mpi_world.delivery()),
+                static_cast<unsigned long long>(sent));
   return 0;
 }
 

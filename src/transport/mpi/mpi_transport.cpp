@@ -61,6 +61,10 @@ void MpiTransport::put(int dest_rank, std::size_t offset, const void* source,
   FLASHMOE_CHECK(offset <= bytes_per_rank && bytes <= bytes_per_rank - offset,
                  "MPI transport: rank ", own_rank, ": put of ", bytes, " bytes at offset ", offset,
                  " to rank ", dest_rank, " overruns the ", bytes_per_rank, "-byte buffer");
+  if (messenger != nullptr) {
+    messenger->put(dest_rank, offset, source, bytes);
+    return;
+  }
   const MpiCallWatchdog::Watch watch(watchdog, "MPI_Put/MPI_Win_flush_local of put", dest_rank);
   const auto* from = static_cast<const std::byte*>(source);
   for (std::size_t done = 0; done < bytes;) {
@@ -78,6 +82,10 @@ void MpiTransport::signal(int dest_rank, std::size_t offset, std::uint64_t value
                           portable::SignalOp op) const {
   check_peer(*this, dest_rank, "signal");
   check_word(*this, offset, "signal");
+  if (messenger != nullptr) {
+    messenger->signal(dest_rank, offset, value, op);
+    return;
+  }
   if (op == portable::SignalOp::set)
     signal_word(*this, dest_rank, offset, value, MPI_REPLACE,
                 "MPI_Win_flush/MPI_Accumulate of signal_set");
@@ -87,17 +95,22 @@ void MpiTransport::signal(int dest_rank, std::size_t offset, std::uint64_t value
 }
 
 void MpiTransport::quiet() const {
+  if (messenger != nullptr) {
+    messenger->quiet();
+    return;
+  }
   const MpiCallWatchdog::Watch watch(watchdog, "MPI_Win_flush_all of quiet", -1);
   FLASHMOE_MPI(MPI_Win_flush_all(window));
 }
 
 std::uint64_t MpiTransport::signal_fetch(std::size_t offset) const {
   check_word(*this, offset, "signal_fetch");
-  return atomic_read_own(*this, offset);
+  return messenger != nullptr ? messenger->load_word(offset) : atomic_read_own(*this, offset);
 }
 
 int MpiTransport::abort_origin(std::uint32_t epoch) const {
-  const std::uint64_t word = atomic_read_own(*this, abort_offset);
+  const std::uint64_t word =
+      messenger != nullptr ? messenger->load_word(abort_offset) : atomic_read_own(*this, abort_offset);
   if (word == 0 || (word >> 32) < epoch) return -1;
   return static_cast<int>(kRankMark - (word & kRankMark));
 }
@@ -109,6 +122,10 @@ void MpiTransport::raise_abort(std::uint32_t epoch) const {
   // target on a 64-bit compare-and-swap; accumulates with MPI_MAX work on every osc component.)
   const std::uint64_t mark =
       (std::uint64_t{epoch} << 32) | (kRankMark - static_cast<std::uint64_t>(own_rank));
+  if (messenger != nullptr) {
+    messenger->raise_max_everywhere(abort_offset, mark);
+    return;
+  }
   const MpiCallWatchdog::Watch watch(watchdog, "MPI_Accumulate/MPI_Win_flush_all of raise_abort",
                                      -1);
   for (int peer = 0; peer < ranks; ++peer) {

@@ -1,6 +1,11 @@
-// MpiTransport: portable/transport.hpp over an MPI-3 RMA window, for ranks that are processes.
-// Every operation is an MPI call on the window of an MpiWorld, in the passive-target epoch the
-// world keeps open for its whole life:
+// MpiTransport: portable/transport.hpp for ranks that are MPI processes, in one of two
+// deliveries (MpiWorld picks one for the whole job, FLASHMOE_MPI_DELIVERY):
+//   messages (default)  puts and signals are records in two-sided messages, batched per
+//                       destination and sent by one communication thread per process; a signal
+//                       rides in the same message as the rows before it, and a rank polls its
+//                       own words as atomics (mpi_messenger.hpp has the argument);
+//   rma                 every operation is an MPI-3 RMA call on the window of an MpiWorld, in
+//                       the passive-target epoch the world keeps open for its whole life:
 //   put(dest, offset, source, bytes)  MPI_Put + MPI_Win_flush_local: the source may be reused
 //                                     as soon as put returns;
 //   signal(dest, offset, value, op)   a 64-bit MPI_REPLACE / MPI_SUM accumulate on a word of
@@ -16,6 +21,8 @@
 //                                     from this process);
 //   aborted(epoch) / raise_abort      the world's abort word, tagged with the pass.
 //
+// The RMA delivery's memory-ordering argument follows; the messages delivery's is in
+// mpi_messenger.hpp.
 // Memory-ordering argument (MPI-3.1 §11.7, unified model — MpiWorld checks MPI_WIN_MODEL):
 //  1. put = MPI_Put + MPI_Win_flush_local(dest): local completion, the source is reusable.
 //  2. signal = MPI_Win_flush(dest) + MPI_Accumulate + MPI_Win_flush(dest). The first flush
@@ -49,6 +56,7 @@
 #include "flashmoe/error.hpp"
 #include "portable/transport.hpp"
 #include "transport/mpi/mpi_call_watchdog.hpp"
+#include "transport/mpi/mpi_messenger.hpp"
 
 namespace flashmoe::transport {
 
@@ -62,6 +70,8 @@ struct MpiTransport {
   // Sees every call towards another rank while it is in flight (put, signals, raise_abort) and
   // ends the job if one never returns; null: not watched (mpi_call_watchdog.hpp).
   MpiCallWatchdog* watchdog = nullptr;
+  // The messages delivery's communication thread; null: the RMA delivery.
+  MpiMessenger* messenger = nullptr;
 
   int rank() const { return own_rank; }
   int world_size() const { return ranks; }

@@ -1,6 +1,7 @@
 #include "transport/mpi/mpi_world.hpp"
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <sstream>
@@ -29,8 +30,25 @@ void check_same_size(MPI_Comm comm, std::size_t value, const char* what) {
                 "); every rank must pass the same value (seen on rank ", rank, ")");
 }
 
-MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s)
-    : bytes_per_rank_(bytes_per_rank), uncaught_at_start_(std::uncaught_exceptions()) {
+const char* delivery_name(MpiDelivery delivery) {
+  return delivery == MpiDelivery::rma ? "rma" : "messages";
+}
+
+MpiDelivery delivery_from_environment() {
+  const char* text = std::getenv("FLASHMOE_MPI_DELIVERY");
+  if (text == nullptr || *text == '\0' || std::strcmp(text, "messages") == 0)
+    return MpiDelivery::messages;
+  if (std::strcmp(text, "rma") == 0) return MpiDelivery::rma;
+  FLASHMOE_FAIL("FLASHMOE_MPI_DELIVERY='", text,
+                "': must be 'messages' (batched two-sided messages, the default) or 'rma' "
+                "(MPI-3 one-sided operations on the window)");
+}
+
+MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s,
+                   MpiDelivery delivery)
+    : bytes_per_rank_(bytes_per_rank),
+      uncaught_at_start_(std::uncaught_exceptions()),
+      delivery_(delivery) {
   FLASHMOE_CHECK(call_limit_s >= 0.0, "MPI transport: call limit = ", call_limit_s,
                  " s, must be ≥ 0 (0: no watchdog)");
   // The watchdog first: the collectives below (and every later fence and the teardown) must not
@@ -43,6 +61,8 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   }
   const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_allocate of window_setup", -1);
   check_same_size(comm, bytes_per_rank, "bytes_per_rank (symmetric buffer size)");
+  check_same_size(comm, static_cast<std::size_t>(delivery),
+                  "FLASHMOE_MPI_DELIVERY (0: messages, 1: rma)");
   FLASHMOE_MPI(MPI_Comm_dup(comm, &comm_));
   FLASHMOE_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   FLASHMOE_MPI(MPI_Comm_rank(comm_, &rank_));
@@ -88,20 +108,44 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   std::memset(base_, 0, window_bytes);
   FLASHMOE_MPI(MPI_Win_sync(window_));
   FLASHMOE_MPI(MPI_Barrier(comm_));
-  // Last, so no probe runs during the set-up's collectives (mpi_progress_thread.hpp says why
-  // passive-target RMA needs it).
-  if (const int interval_us = MpiProgressThread::interval_from_environment(); interval_us > 0)
+  // Last, so no probe or message runs during the set-up's collectives (mpi_progress_thread.hpp
+  // says why passive-target RMA needs the probes).
+  if (delivery == MpiDelivery::messages) {
+    messenger_ = std::make_unique<MpiMessenger>(
+        comm_, base_, window_bytes, call_limit_s > 0.0 ? call_limit_s : kDefaultQuietLimitS,
+        watchdog_.get());
+  } else if (const int interval_us = MpiProgressThread::interval_from_environment();
+             interval_us > 0) {
     progress_ = std::make_unique<MpiProgressThread>(comm_, interval_us, watchdog_.get());
+  }
 }
 
 MpiWorld::~MpiWorld() {
   // First, on every path: its probes use comm_, and no thread of ours may be inside MPI when
   // the window or the communicator goes, or when the session finalises.
   progress_.reset();
-  if (abandoned_ || std::uncaught_exceptions() > uncaught_at_start_) return;
+  const bool orderly = !abandoned_ && std::uncaught_exceptions() <= uncaught_at_start_;
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (finalized != 0) return;
+  if (messenger_ != nullptr) {
+    // Orderly: everything this rank sent is applied (quiet) and every rank got that far
+    // (barrier) before any communication thread stops, so none stops while a peer still sends
+    // to it. Otherwise the thread stops at once; the process is ending.
+    if (orderly && finalized == 0) {
+      try {
+        messenger_->quiet();
+        const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Barrier of messenger_teardown",
+                                           -1);
+        MPI_Barrier(comm_);
+      } catch (const std::exception&) {
+        messenger_->abandon();  // a destructor has no caller to tell; the peers' waits report
+      }
+    } else {
+      messenger_->abandon();
+    }
+    messenger_.reset();
+  }
+  if (!orderly || finalized != 0) return;
   // No peer may still be signalling this rank when the window goes: unlock_all completes our
   // own operations, Win_free synchronises the ranks. Errors are ignored — a destructor has no
   // caller to tell.
@@ -113,7 +157,7 @@ MpiWorld::~MpiWorld() {
 
 MpiTransport MpiWorld::transport() const {
   return MpiTransport{window_,         base_,           rank_,          world_size_,
-                      bytes_per_rank_, control_offset_, watchdog_.get()};
+                      bytes_per_rank_, control_offset_, watchdog_.get(), messenger_.get()};
 }
 
 void MpiWorld::barrier() const {

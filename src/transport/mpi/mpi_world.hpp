@@ -8,18 +8,30 @@
 //   [control_offset, control_offset+64) the transport's control block: the abort word
 // control_offset = bytes_per_rank rounded up to 64 bytes; footprint = control_offset + 64.
 //
+// How puts and signals travel (mpi_transport.hpp): by default as batched two-sided messages
+// (MpiMessenger), or as MPI-3 RMA operations on the window with FLASHMOE_MPI_DELIVERY=rma. The
+// window exists in both (it is the symmetric buffer's memory); every rank must use the same
+// delivery (checked at construction).
+//
 // Construction and destruction are collective over the communicator.
 #pragma once
 
 #include <mpi.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "transport/mpi/mpi_progress_thread.hpp"
 #include "transport/mpi/mpi_transport.hpp"
 
 namespace flashmoe::transport {
+
+enum class MpiDelivery : int { messages = 0, rma = 1 };
+const char* delivery_name(MpiDelivery delivery);
+// FLASHMOE_MPI_DELIVERY: "messages" (also when unset or empty) or "rma"; anything else throws
+// flashmoe::Error naming the allowed values.
+MpiDelivery delivery_from_environment();
 
 class MpiWorld {
  public:
@@ -29,8 +41,11 @@ class MpiWorld {
   // mpi_transport_view.hpp relies on it).
   // call_limit_s > 0 starts an MpiCallWatchdog with that limit (mpi_call_watchdog.hpp): a put or
   // signal towards a peer that has not returned after it ends the job. 0: no watchdog.
-  // Starts an MpiProgressThread (every FLASHMOE_MPI_PROGRESS_US µs, default 50; 0: none).
-  MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s = 0.0);
+  // The RMA delivery starts an MpiProgressThread (every FLASHMOE_MPI_PROGRESS_US µs, default 50;
+  // 0: none); the messages delivery an MpiMessenger, whose quiet() is bounded by call_limit_s
+  // (60 s when 0).
+  MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s = 0.0,
+           MpiDelivery delivery = delivery_from_environment());
   // Collective: unlock and free the window — skipped while an exception unwinds or after
   // abandon(), because a failed rank must not block in a collective on peers that stalled.
   ~MpiWorld();
@@ -41,6 +56,12 @@ class MpiWorld {
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
   std::size_t bytes_per_rank() const { return bytes_per_rank_; }
+  MpiDelivery delivery() const { return delivery_; }
+  // The messages delivery's counters (0 under rma): messages this rank sent and received.
+  std::uint64_t messages_sent() const { return messenger_ ? messenger_->messages_sent() : 0; }
+  std::uint64_t messages_received() const {
+    return messenger_ ? messenger_->messages_received() : 0;
+  }
   std::byte* local_buffer() const { return base_; }
   // The world's own communicator (a duplicate of the caller's): collectives on it never match
   // the caller's collectives by accident.
@@ -52,6 +73,7 @@ class MpiWorld {
   // After a failure this world is unusable; the destructor then releases nothing collectively
   // (the window leaks until the process ends, which the top-level helper makes immediate).
   void abandon() noexcept { abandoned_ = true; }
+  static constexpr double kDefaultQuietLimitS = 60.0;
 
   static constexpr std::size_t kControlBytes = 64;
 
@@ -65,10 +87,14 @@ class MpiWorld {
   std::size_t control_offset_ = 0;
   int uncaught_at_start_ = 0;
   bool abandoned_ = false;
+  MpiDelivery delivery_ = MpiDelivery::messages;
   std::unique_ptr<MpiCallWatchdog> watchdog_;
   // Drives MPI's progress engine for peers' operations on this window (mpi_progress_thread.hpp);
   // declared after the watchdog, which watches its probes, so it is destroyed first.
   std::unique_ptr<MpiProgressThread> progress_;
+  // The messages delivery's communication thread (null under rma); it writes into the window's
+  // memory, so it stops before the window is freed.
+  std::unique_ptr<MpiMessenger> messenger_;
 };
 
 // Collective: throws flashmoe::Error on every rank when the ranks passed different values.
