@@ -9,10 +9,11 @@
 #   --tokens N       tokens per rank of the check cases (default 200: 7 token tiles)
 #   --no-fault       skip the link-cut case
 #   --pml-ucx        also run the W=2 case over --mca pml ucx (UCX over TCP for both layers)
-# MPI over these links: pml ob1 with btl tcp (two-sided, the set-up handshake and --check
-# gathers) and osc ucx with UCX's tcp transport (one-sided). osc rdma refuses a TCP-only BTL
-# set on Open MPI 4.1 (MPI_Win_allocate: invalid window) and osc pt2pt refuses
-# MPI_THREAD_MULTIPLE, so on plain Ethernet osc ucx is the one-sided component (docs/mpi.md).
+# MPI over these links: pml ob1 with btl tcp — everything of the default messages delivery, the
+# set-up handshake and the --check gathers — and, for the one RMA-delivery case, osc ucx with
+# UCX's tcp transport. osc rdma refuses a TCP-only BTL set on Open MPI 4.1 (MPI_Win_allocate:
+# invalid window) and osc pt2pt refuses MPI_THREAD_MULTIPLE, so on plain Ethernet osc ucx is the
+# one-sided component (docs/mpi.md).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 flashmoe=$(realpath "${1:?usage: suite.sh FLASHMOE [--hosts 2,4] [--rate 1gbit] ...}")
@@ -70,8 +71,10 @@ launcher() {  # W [extra mpirun options...]
   echo ip netns exec "$(netns_switch_ns)" mpirun -np "$w" --hostfile "$workdir/hostfile.$w" \
     --mca plm_rsh_agent "$here/rsh_agent.sh" --mca oob_tcp_if_include "$subnet" \
     --mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 \
-    --mca oob_tcp_keepalive_probes 3 --bind-to none --mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0 "$@"
+    --mca oob_tcp_keepalive_probes 3 --bind-to none "$@"
 }
+# UCX over the hosts' links only (the one-sided component of the RMA delivery, and pml ucx).
+ucx=(--mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0)
 # shellcheck disable=SC2054  # "tcp,self" is one MCA value
 ob1=(--mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet")
 
@@ -124,8 +127,16 @@ for w in $(tr ',' ' ' <<<"$host_list"); do
     --bias --seed 13 --workers 1 --check --quiet --wait_timeout_s 20
 done
 
+# The RMA delivery over TCP: osc ucx over UCX's tcp transport (osc rdma refuses a TCP-only BTL
+# set; the messages cases above need no one-sided component and run with Open MPI's default).
+read -r -a mpi <<<"$(launcher 2 "${ob1[@]}" "${ucx[@]}" -x FLASHMOE_MPI_DELIVERY=rma)"
+run_case "W=2 forward+backward --check, RMA delivery over osc ucx" 60 pass "^check: PASS" -- \
+  "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens "$tokens" --backward \
+  --bias --seed 13 --workers 1 --check --quiet --wait_timeout_s 20
+
 if $pml_ucx; then
-  read -r -a mpi <<<"$(launcher 2 --mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any)"
+  read -r -a mpi <<<"$(launcher 2 --mca pml ucx --mca pml_ucx_tls any --mca pml_ucx_devices any \
+    "${ucx[@]}")"
   run_case "W=2 pml ucx + osc ucx --check" 90 pass "^check: PASS" -- \
     "${mpi[@]}" "$flashmoe" run --experts 8 --hidden 64 --ffn 96 --tokens "$tokens" --backward \
     --seed 13 --workers 1 --check --quiet --wait_timeout_s 20

@@ -6,6 +6,7 @@
 
 #include "cli/usage_error.hpp"
 #include "common/memory_available.hpp"
+#include "engine/memory_footprint.hpp"
 #include "flashmoe/error.hpp"
 #include "io/run_layout.hpp"
 #include "io/save_folder.hpp"
@@ -112,13 +113,23 @@ Problem problem_from_options(const ParsedArgs& args, RunRequest& request, int de
     request.notes.push_back(
         "top_k = 1 with normalize_weights: every weight is 1 and the gate gets no gradient");
   request.tokens = tokens_per_rank(args, loaded, config, world_size);
+  // The inputs first, then — for the CPU engine — its workspaces, both before any input is
+  // generated (the engine checks its workspaces again with the options it is given).
+  const Backend& backend =
+      request.backend != nullptr ? *request.backend : default_backend_for(config);
+  const auto check_workspaces = [&](int local_ranks) {
+    if (backend.name == "cpu")
+      engine::check_smallest_workspaces_fit(config, world_size, local_ranks);
+  };
   if (only_rank) {
     check_memory(config, {request.tokens.at(static_cast<std::size_t>(*only_rank))},
                  config.local_experts(world_size), backward);
+    check_workspaces(1);
     return make_random_rank_problem(config, world_size, request.tokens, seed, backward, d_aux, d_z,
                                     *only_rank);
   }
   check_memory(config, request.tokens, config.experts, backward);
+  check_workspaces(world_size);
   return make_random_problem(config, world_size, request.tokens, seed, backward, d_aux, d_z);
 }
 

@@ -5,7 +5,9 @@
 #include <string>
 
 #include "common/memory_available.hpp"
+#include "engine/engine.hpp"
 #include "flashmoe/error.hpp"
+#include "runtime/layer_setup.hpp"
 
 namespace flashmoe::engine {
 namespace {
@@ -55,6 +57,17 @@ void check_workspaces_fit(const runtime::WorkspaceLayout& l, const Config& confi
       ". The largest share grows with ", shares[0].driven, ": lower those (this layer: ",
       config.experts, " experts, max_tokens ", config.max_tokens, ", hidden ", config.hidden,
       ", ffn ", config.ffn, ")"));
+}
+
+void check_smallest_workspaces_fit(const Config& config, int world_size, int local_ranks) {
+  const EngineOptions defaults;
+  const std::size_t storage_bytes = element_size(storage_type(config.dtype));
+  const std::size_t accumulate_bytes = config.dtype == DType::fp64 ? 8 : 4;
+  const runtime::WorkspaceLayout layout = runtime::WorkspaceLayout::compute(
+      runtime::layer_shape(config, world_size, storage_bytes, accumulate_bytes, 1,
+                           defaults.group_size, defaults.subscribers),
+      defaults.tiles);
+  check_workspaces_fit(layout, config, world_size, local_ranks);
 }
 
 }  // namespace flashmoe::engine

@@ -15,4 +15,10 @@ namespace flashmoe::engine {
 void check_workspaces_fit(const runtime::WorkspaceLayout& layout, const Config& config,
                           int world_size, int local_ranks);
 
+// The same check before any input exists, for the smallest workspaces the engine can be given
+// (EngineOptions' defaults — one member per processor group, one subscriber partition, the
+// default tiles — and one processor group): a command refuses a layer that cannot fit before it
+// spends a minute generating gigabytes of inputs, and never refuses one the engine would take.
+void check_smallest_workspaces_fit(const Config& config, int world_size, int local_ranks);
+
 }  // namespace flashmoe::engine

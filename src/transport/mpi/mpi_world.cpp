@@ -59,7 +59,7 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
     FLASHMOE_MPI(MPI_Comm_size(comm, &size));
     watchdog_ = std::make_unique<MpiCallWatchdog>(rank, size, call_limit_s);
   }
-  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_allocate of window_setup", -1);
+  const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_allocate/MPI_Barrier of world_setup", -1);
   check_same_size(comm, bytes_per_rank, "bytes_per_rank (symmetric buffer size)");
   check_same_size(comm, static_cast<std::size_t>(delivery),
                   "FLASHMOE_MPI_DELIVERY (0: messages, 1: rma)");
@@ -70,6 +70,27 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   control_offset_ = (bytes_per_rank + kControlBytes - 1) / kControlBytes * kControlBytes;
   const std::size_t window_bytes = control_offset_ + kControlBytes;
 
+  if (delivery == MpiDelivery::messages) {
+    // No window: peers never address this memory, the communication thread writes it. Zero it,
+    // then let peers start (barrier), so no record lands before the memset.
+    plain_buffer_.reset(static_cast<std::byte*>(
+        ::operator new[](window_bytes, std::align_val_t{kControlBytes})));
+    base_ = plain_buffer_.get();
+    std::memset(base_, 0, window_bytes);
+    FLASHMOE_MPI(MPI_Barrier(comm_));
+    messenger_ = std::make_unique<MpiMessenger>(
+        comm_, base_, window_bytes, call_limit_s > 0.0 ? call_limit_s : kDefaultQuietLimitS,
+        watchdog_.get());
+    return;
+  }
+  create_window(window_bytes);
+  // Last, so no probe runs during the set-up's collectives (mpi_progress_thread.hpp says why
+  // passive-target RMA needs them).
+  if (const int interval_us = MpiProgressThread::interval_from_environment(); interval_us > 0)
+    progress_ = std::make_unique<MpiProgressThread>(comm_, interval_us, watchdog_.get());
+}
+
+void MpiWorld::create_window(std::size_t window_bytes) {
   // Hints that hold by construction: same size and displacement unit everywhere.
   MPI_Info info = MPI_INFO_NULL;
   FLASHMOE_MPI(MPI_Info_create(&info));
@@ -108,16 +129,6 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
   std::memset(base_, 0, window_bytes);
   FLASHMOE_MPI(MPI_Win_sync(window_));
   FLASHMOE_MPI(MPI_Barrier(comm_));
-  // Last, so no probe or message runs during the set-up's collectives (mpi_progress_thread.hpp
-  // says why passive-target RMA needs the probes).
-  if (delivery == MpiDelivery::messages) {
-    messenger_ = std::make_unique<MpiMessenger>(
-        comm_, base_, window_bytes, call_limit_s > 0.0 ? call_limit_s : kDefaultQuietLimitS,
-        watchdog_.get());
-  } else if (const int interval_us = MpiProgressThread::interval_from_environment();
-             interval_us > 0) {
-    progress_ = std::make_unique<MpiProgressThread>(comm_, interval_us, watchdog_.get());
-  }
 }
 
 MpiWorld::~MpiWorld() {
@@ -150,8 +161,10 @@ MpiWorld::~MpiWorld() {
   // own operations, Win_free synchronises the ranks. Errors are ignored — a destructor has no
   // caller to tell.
   const MpiCallWatchdog::Watch watch(watchdog_.get(), "MPI_Win_free of window_teardown", -1);
-  MPI_Win_unlock_all(window_);
-  MPI_Win_free(&window_);
+  if (window_ != MPI_WIN_NULL) {
+    MPI_Win_unlock_all(window_);
+    MPI_Win_free(&window_);
+  }
   MPI_Comm_free(&comm_);
 }
 

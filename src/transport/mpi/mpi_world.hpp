@@ -1,17 +1,18 @@
-// MpiWorld: the ranks of an MPI communicator and one symmetric buffer per rank, allocated as an
-// MPI-3 RMA window (MPI_Win_allocate) and kept in a passive-target access epoch to every rank
-// (MPI_Win_lock_all) for the window's whole life, so puts and signals need no per-message
-// synchronisation with the target (DESIGN §1: one-sided, never a handshake per message).
+// MpiWorld: the ranks of an MPI communicator and one symmetric buffer per rank. Under the RMA
+// delivery the buffer is an MPI-3 RMA window (MPI_Win_allocate) kept in a passive-target access
+// epoch to every rank (MPI_Win_lock_all) for the window's whole life, so puts and signals need
+// no per-message synchronisation with the target; under the messages delivery (the default) it
+// is ordinary memory that the process's communication thread writes, and no window exists, so
+// any point-to-point network works (no one-sided component is needed, e.g. TCP with osc rdma).
 //
-// Window layout on every rank (identical, so a sender's offset is valid in the receiver's):
+// Buffer layout on every rank (identical, so a sender's offset is valid in the receiver's):
 //   [0, bytes_per_rank)                 the caller's symmetric buffer, zero-filled at creation
 //   [control_offset, control_offset+64) the transport's control block: the abort word
 // control_offset = bytes_per_rank rounded up to 64 bytes; footprint = control_offset + 64.
 //
 // How puts and signals travel (mpi_transport.hpp): by default as batched two-sided messages
-// (MpiMessenger), or as MPI-3 RMA operations on the window with FLASHMOE_MPI_DELIVERY=rma. The
-// window exists in both (it is the symmetric buffer's memory); every rank must use the same
-// delivery (checked at construction).
+// (MpiMessenger), or as MPI-3 RMA operations on the window with FLASHMOE_MPI_DELIVERY=rma. Every
+// rank must use the same delivery (checked at construction).
 //
 // Construction and destruction are collective over the communicator.
 #pragma once
@@ -21,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "transport/mpi/mpi_progress_thread.hpp"
 #include "transport/mpi/mpi_transport.hpp"
@@ -37,8 +39,8 @@ class MpiWorld {
  public:
   // Collective. Every rank must pass the same bytes_per_rank; ranks that disagree all throw
   // flashmoe::Error naming the ranks and sizes (before any window exists). Requires an
-  // initialised MPI (MpiSession) and the unified memory model (checked; the poll argument in
-  // mpi_transport_view.hpp relies on it).
+  // initialised MPI (MpiSession) and, under rma, the unified memory model (checked; the poll
+  // argument in mpi_transport.hpp relies on it).
   // call_limit_s > 0 starts an MpiCallWatchdog with that limit (mpi_call_watchdog.hpp): a put or
   // signal towards a peer that has not returned after it ends the job. 0: no watchdog.
   // The RMA delivery starts an MpiProgressThread (every FLASHMOE_MPI_PROGRESS_US µs, default 50;
@@ -78,6 +80,13 @@ class MpiWorld {
   static constexpr std::size_t kControlBytes = 64;
 
  private:
+  // The RMA delivery's window over window_bytes, zeroed, in its epoch; refuses the separate
+  // memory model and misaligned memory.
+  void create_window(std::size_t window_bytes);
+  struct AlignedDelete {
+    void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{kControlBytes}); }
+  };
+
   MPI_Comm comm_ = MPI_COMM_NULL;
   MPI_Win window_ = MPI_WIN_NULL;
   std::byte* base_ = nullptr;
@@ -95,6 +104,9 @@ class MpiWorld {
   // The messages delivery's communication thread (null under rma); it writes into the window's
   // memory, so it stops before the window is freed.
   std::unique_ptr<MpiMessenger> messenger_;
+  // The messages delivery's buffer (no window); freed after the destructor's body, which stops
+  // the messenger that writes it.
+  std::unique_ptr<std::byte[], AlignedDelete> plain_buffer_;
 };
 
 // Collective: throws flashmoe::Error on every rank when the ranks passed different values.
