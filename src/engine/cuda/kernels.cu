@@ -1,5 +1,5 @@
 // The persistent kernel's instantiations — fp64, fp32 and bf16 layers — and their host entry
-// points (kernels.hpp). Compiled for sm_80, sm_90 and sm_90a (never PTX JIT); CI checks this
+// points (kernels.hpp). Compiled for sm_80 and sm_90a (never PTX JIT); CI checks this
 // object's SASS (scripts/check_sass.py).
 #include "engine/cuda/kernels.hpp"
 

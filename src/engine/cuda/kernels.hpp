@@ -27,7 +27,7 @@ KernelResources kernel_resources();
 // cudaErrorNoKernelImageForDevice (or another CUDA error) — asked once, before anything runs.
 cudaError_t kernel_image_status();
 
-// The architectures this build holds machine code for, e.g. "sm_80, sm_90, sm_90a".
+// The architectures this build holds machine code for, e.g. "sm_80, sm_90a".
 const char* built_architectures();
 
 // One pass: grid_blocks blocks of kBlockThreads threads on `stream`, cooperatively (every block

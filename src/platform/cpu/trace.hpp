@@ -25,8 +25,9 @@ struct WorkerStats {
   std::vector<TraceEvent> events;  // only when tracing
 };
 
-// Writes every event, with times relative to origin_ns, as Chrome trace JSON; throws
-// flashmoe::Error naming the path when it cannot be written.
+// Writes every event, with times relative to origin_ns, as Chrome trace JSON, and origin_ns
+// itself as "origin_steady_ns" (steady clock: comparable between processes of one machine);
+// throws flashmoe::Error naming the path when it cannot be written.
 void write_chrome_trace(const std::string& path, const std::vector<TraceEvent>& events,
                         std::int64_t origin_ns);
 
