@@ -186,6 +186,10 @@ void MpiMessenger::quiet() {
                             std::chrono::duration<double>(quiet_limit_s_));
   for (int r = 0; r < ranks_; ++r) {
     if (r == rank_) continue;
+    // Watched like a blocking call towards r: a peer that died never acknowledges, and the
+    // watchdog then ends the job as it does for a call that never returns (the world gives the
+    // quiet limit beyond the watchdog's, so the watchdog speaks first).
+    const MpiCallWatchdog::Watch watch(watchdog_, "MPI_Isend/MPI_Improbe of messenger_quiet", r);
     while (acked_[static_cast<std::size_t>(r)].load(std::memory_order_acquire) < round) {
       throw_if_failed();
       if (std::chrono::steady_clock::now() > deadline)

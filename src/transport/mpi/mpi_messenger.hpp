@@ -24,8 +24,9 @@
 //  - signal_fetch(offset) is an acquire load of the own word: the payload records applied before
 //    the signal record (plain memcpy by the communication thread) are visible after it.
 //  - puts and signals to the own rank are applied at once by the caller (no message).
-//  - quiet(): seals every batch and waits (bounded) until every peer has acknowledged a ping
-//    appended after them, so everything before quiet() has been applied at its destination.
+//  - quiet(): seals every batch and waits (bounded, and watched by the call watchdog as a call
+//    towards each peer) until every peer has acknowledged a ping appended after them, so
+//    everything before quiet() has been applied at its destination.
 //  - raise_abort: the abort record goes to every rank (own included, applied at once) as an
 //    atomic maximum of the abort word; it never waits for a peer.
 // A batch is also sealed when it reaches kSealBytes, so a large packet starts travelling before

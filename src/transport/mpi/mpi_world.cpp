@@ -78,8 +78,10 @@ MpiWorld::MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_
     base_ = plain_buffer_.get();
     std::memset(base_, 0, window_bytes);
     FLASHMOE_MPI(MPI_Barrier(comm_));
+    // With a watchdog, quiet's own limit lies beyond the watchdog's, which then ends the job
+    // with its report (a peer that died never acknowledges; mpi_call_watchdog.hpp).
     messenger_ = std::make_unique<MpiMessenger>(
-        comm_, base_, window_bytes, call_limit_s > 0.0 ? call_limit_s : kDefaultQuietLimitS,
+        comm_, base_, window_bytes, call_limit_s > 0.0 ? 2.0 * call_limit_s : kDefaultQuietLimitS,
         watchdog_.get());
     return;
   }

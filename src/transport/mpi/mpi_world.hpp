@@ -44,8 +44,8 @@ class MpiWorld {
   // call_limit_s > 0 starts an MpiCallWatchdog with that limit (mpi_call_watchdog.hpp): a put or
   // signal towards a peer that has not returned after it ends the job. 0: no watchdog.
   // The RMA delivery starts an MpiProgressThread (every FLASHMOE_MPI_PROGRESS_US µs, default 50;
-  // 0: none); the messages delivery an MpiMessenger, whose quiet() is bounded by call_limit_s
-  // (60 s when 0).
+  // 0: none); the messages delivery an MpiMessenger, whose quiet() is watched by the watchdog
+  // and bounded by 2 × call_limit_s (60 s without a watchdog).
   MpiWorld(MPI_Comm comm, std::size_t bytes_per_rank, double call_limit_s = 0.0,
            MpiDelivery delivery = delivery_from_environment());
   // Collective: unlock and free the window — skipped while an exception unwinds or after
