@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 
+#include "common/wait.hpp"
 #include "flashmoe/error.hpp"
 #include "transport/mpi/mpi_check.hpp"
 
@@ -17,12 +18,12 @@ namespace {
 constexpr int kMessageTag = 0x5e1d;
 
 enum RecordKind : std::uint32_t {
-  kPut = 1,         // payload of `bytes` bytes to `offset`
-  kSignalSet = 2,   // word at `offset` = value (release)
-  kSignalAdd = 3,   // word at `offset` += value (release)
-  kMax = 4,         // word at `offset` = max(word, value) (release)
-  kPing = 5,        // answer with kAck carrying the same value
-  kAck = 6,         // the sender has applied everything up to its ping `value`
+  kPut = 1,        // payload of `bytes` bytes to `offset`
+  kSignalSet = 2,  // word at `offset` = value (release)
+  kSignalAdd = 3,  // word at `offset` += value (release)
+  kMax = 4,        // word at `offset` = max(word, value) (release)
+  kPing = 5,       // answer with kAck carrying the same value
+  kAck = 6,        // the sender has applied everything up to its ping `value`
 };
 
 // Every record: this header, then `bytes` payload bytes padded to 8, so headers stay aligned.
@@ -35,7 +36,9 @@ struct RecordHeader {
 };
 static_assert(sizeof(RecordHeader) == 32);
 
-constexpr std::size_t padded(std::size_t bytes) { return (bytes + 7) / 8 * 8; }
+constexpr std::size_t padded(std::size_t bytes) {
+  return (bytes + 7) / 8 * 8;
+}
 
 // A put's payload travels in records of at most this much, so a batch's size fits MPI's int
 // count whatever the caller puts.
@@ -51,19 +54,23 @@ std::uint64_t* word_at(std::byte* buffer, std::size_t offset) {
   return reinterpret_cast<std::uint64_t*>(buffer + offset);
 }
 
+// word = max(word, value), with release meaning when it raises it (std::atomic or atomic_ref).
+template <typename AtomicWord>
+void raise_to(AtomicWord& word, std::uint64_t value) {
+  std::uint64_t seen = word.load(std::memory_order_relaxed);
+  while (seen < value && !word.compare_exchange_weak(seen, value, std::memory_order_release,
+                                                     std::memory_order_relaxed)) {
+  }
+}
+
 void apply_signal(std::byte* buffer, std::uint32_t kind, std::size_t offset, std::uint64_t value) {
   std::atomic_ref<std::uint64_t> word(*word_at(buffer, offset));
-  if (kind == kSignalSet) {
+  if (kind == kSignalSet)
     word.store(value, std::memory_order_release);
-  } else if (kind == kSignalAdd) {
+  else if (kind == kSignalAdd)
     word.fetch_add(value, std::memory_order_release);
-  } else {
-    std::uint64_t seen = word.load(std::memory_order_relaxed);
-    while (seen < value &&
-           !word.compare_exchange_weak(seen, value, std::memory_order_release,
-                                       std::memory_order_relaxed)) {
-    }
-  }
+  else
+    raise_to(word, value);
 }
 
 }  // namespace
@@ -181,9 +188,8 @@ void MpiMessenger::quiet() {
   const std::uint64_t round = quiet_round_.fetch_add(1, std::memory_order_relaxed) + 1;
   for (int r = 0; r < ranks_; ++r)
     if (r != rank_) append(r, kPing, 0, round, nullptr, 0, true);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(quiet_limit_s_));
+  const ProgressDeadline deadline(quiet_limit_s_);
+  const std::int64_t start_ns = steady_now_ns();
   for (int r = 0; r < ranks_; ++r) {
     if (r == rank_) continue;
     // Watched like a blocking call towards r: a peer that died never acknowledges, and the
@@ -192,11 +198,11 @@ void MpiMessenger::quiet() {
     const MpiCallWatchdog::Watch watch(watchdog_, "MPI_Isend/MPI_Improbe of messenger_quiet", r);
     while (acked_[static_cast<std::size_t>(r)].load(std::memory_order_acquire) < round) {
       throw_if_failed();
-      if (std::chrono::steady_clock::now() > deadline)
-        throw TimeoutError(detail::concat(
-            "MPI transport (messages), rank ", rank_, ": quiet() timed out after ",
-            quiet_limit_s_, " s waiting for rank ", r,
-            " to acknowledge what this rank sent it (is rank ", r, " alive?)"));
+      if (deadline.expired(start_ns))
+        throw TimeoutError(
+            detail::concat("MPI transport (messages), rank ", rank_, ": quiet() timed out after ",
+                           quiet_limit_s_, " s waiting for rank ", r,
+                           " to acknowledge what this rank sent it (is rank ", r, " alive?)"));
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }
@@ -204,8 +210,7 @@ void MpiMessenger::quiet() {
 
 std::uint64_t MpiMessenger::load_word(std::size_t offset) const {
   throw_if_failed();
-  return std::atomic_ref<std::uint64_t>(*word_at(buffer_, offset))
-      .load(std::memory_order_acquire);
+  return std::atomic_ref<std::uint64_t>(*word_at(buffer_, offset)).load(std::memory_order_acquire);
 }
 
 void MpiMessenger::apply_one(std::uint32_t kind, std::size_t offset, std::uint64_t value,
@@ -232,15 +237,9 @@ void MpiMessenger::apply_one(std::uint32_t kind, std::size_t offset, std::uint64
     case kPing:
       append(source, kAck, 0, value, nullptr, 0, true);
       break;
-    case kAck: {
-      std::atomic<std::uint64_t>& acked = acked_[static_cast<std::size_t>(source)];
-      std::uint64_t seen = acked.load(std::memory_order_relaxed);
-      while (seen < value &&
-             !acked.compare_exchange_weak(seen, value, std::memory_order_release,
-                                          std::memory_order_relaxed)) {
-      }
+    case kAck:
+      raise_to(acked_[static_cast<std::size_t>(source)], value);
       break;
-    }
     default:
       FLASHMOE_FAIL("a record of unknown kind ", kind, " from rank ", source);
   }
@@ -320,15 +319,21 @@ bool MpiMessenger::receive_all() {
                                          status.MPI_SOURCE);
       FLASHMOE_MPI(MPI_Mrecv(receive_buffer_.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE));
     }
-    received_.fetch_add(1, std::memory_order_relaxed);
     apply(receive_buffer_.data(), receive_buffer_.size(), status.MPI_SOURCE);
     any = true;
   }
 }
 
+void MpiMessenger::release_in_flight() {
+  for (InFlight& sending : in_flight_)
+    if (sending.request != MPI_REQUEST_NULL) MPI_Request_free(&sending.request);
+  in_flight_.clear();
+}
+
 void MpiMessenger::run() {
   int spins = 0, idle_us = 0;
-  std::chrono::steady_clock::time_point drain_deadline{};
+  const ProgressDeadline drain_deadline(kDrainLimitS);
+  std::int64_t drain_start_ns = 0;  // when stopping was first seen
   for (;;) {
     bool active = false;
     try {
@@ -337,25 +342,16 @@ void MpiMessenger::run() {
       active = receive_all() || active;
     } catch (const std::exception& error) {
       fail(error.what());
-      // Nothing this thread started may outlive it unreferenced by MPI; leave what is in flight
-      // to MPI (the job is failing) and stop.
-      for (InFlight& sending : in_flight_)
-        if (sending.request != MPI_REQUEST_NULL) MPI_Request_free(&sending.request);
-      in_flight_.clear();
+      release_in_flight();  // the job is failing: what is in flight is left to MPI
       return;
     }
     std::unique_lock lock(sealed_mutex_);
     if (stopping_) {
-      if (drain_deadline == std::chrono::steady_clock::time_point{})
-        drain_deadline = std::chrono::steady_clock::now() +
-                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                             std::chrono::duration<double>(kDrainLimitS));
+      if (drain_start_ns == 0) drain_start_ns = steady_now_ns();
       const bool drained = abandoned_ || (sealed_.empty() && in_flight_.empty());
-      if (drained || std::chrono::steady_clock::now() > drain_deadline) {
+      if (drained || drain_deadline.expired(drain_start_ns)) {
         lock.unlock();
-        for (InFlight& sending : in_flight_)
-          if (sending.request != MPI_REQUEST_NULL) MPI_Request_free(&sending.request);
-        in_flight_.clear();
+        release_in_flight();
         return;
       }
     }

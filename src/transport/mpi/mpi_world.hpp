@@ -59,11 +59,8 @@ class MpiWorld {
   int world_size() const { return world_size_; }
   std::size_t bytes_per_rank() const { return bytes_per_rank_; }
   MpiDelivery delivery() const { return delivery_; }
-  // The messages delivery's counters (0 under rma): messages this rank sent and received.
+  // Messages this rank sent under the messages delivery (0 under rma).
   std::uint64_t messages_sent() const { return messenger_ ? messenger_->messages_sent() : 0; }
-  std::uint64_t messages_received() const {
-    return messenger_ ? messenger_->messages_received() : 0;
-  }
   std::byte* local_buffer() const { return base_; }
   // The world's own communicator (a duplicate of the caller's): collectives on it never match
   // the caller's collectives by accident.
