@@ -35,26 +35,30 @@ namespace {
 //   FLASHMOE_TEST_SLOW_AFTER_DISPATCH=r:s    rank r sleeps s seconds right after raising its
 //                                            dispatch signals (a pass that surely lasts s
 //                                            seconds, for the network fault tests).
+// A hook's value "RANK:VALUE", split at the colon; `shape` names the parts for the error.
+std::pair<std::string, std::string> split_rank_hook(const char* name, const char* value,
+                                                    const char* shape) {
+  const std::string text(value);
+  const std::size_t colon = text.find(':');
+  FLASHMOE_CHECK(colon != std::string::npos, name, "=", text, ": expected ", shape);
+  return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
 void apply_test_hooks(int rank, Problem& problem, engine::EngineOptions& options) {
   if (const char* value = std::getenv("FLASHMOE_TEST_RANK_TOP_K")) {
-    const std::string text(value);
-    const std::size_t colon = text.find(':');
-    FLASHMOE_CHECK(colon != std::string::npos, "FLASHMOE_TEST_RANK_TOP_K=", text,
-                   ": expected RANK:TOP_K");
-    if (std::stoi(text.substr(0, colon)) == rank)
-      problem.config.top_k = std::stoi(text.substr(colon + 1));
+    const auto [hook_rank, top_k] =
+        split_rank_hook("FLASHMOE_TEST_RANK_TOP_K", value, "RANK:TOP_K");
+    if (std::stoi(hook_rank) == rank) problem.config.top_k = std::stoi(top_k);
   }
   if (const char* value = std::getenv("FLASHMOE_TEST_DROP_DISPATCH_FROM_RANK"))
     options.faults.drop_dispatch_from_rank = std::stoi(value);
   if (const char* value = std::getenv("FLASHMOE_TEST_KILL_AFTER_DISPATCH_FROM_RANK"))
     options.faults.die_after_dispatch_from_rank = std::stoi(value);
   if (const char* value = std::getenv("FLASHMOE_TEST_SLOW_AFTER_DISPATCH")) {
-    const std::string text(value);
-    const std::size_t colon = text.find(':');
-    FLASHMOE_CHECK(colon != std::string::npos, "FLASHMOE_TEST_SLOW_AFTER_DISPATCH=", text,
-                   ": expected RANK:SECONDS");
-    options.faults.slow_rank = std::stoi(text.substr(0, colon));
-    options.faults.slow_seconds = std::stod(text.substr(colon + 1));
+    const auto [slow_rank, seconds] =
+        split_rank_hook("FLASHMOE_TEST_SLOW_AFTER_DISPATCH", value, "RANK:SECONDS");
+    options.faults.slow_rank = std::stoi(slow_rank);
+    options.faults.slow_seconds = std::stod(seconds);
     options.faults.slow_at = runtime::FaultInjection::SlowAt::after_dispatch_signals;
   }
 }
