@@ -42,15 +42,13 @@ for rate in $(tr ',' ' ' <<<"$rate_list"); do
   netns_up "$max_hosts" "$rate" || { echo "FAILED: could not create the hosts"; exit 1; }
   for w in $(tr ',' ' ' <<<"$host_list"); do
     hostfile="$outdir/.hostfile"
-    : >"$hostfile"
-    for ((i = 0; i < w; i++)); do echo "$(netns_host_ns "$i") slots=1" >>"$hostfile"; done
+    netns_hostfile "$hostfile" "$w"
+    read -r -a mpirun <<<"$(netns_mpirun_command "$w" "$hostfile")"
     for dtype in $(tr ',' ' ' <<<"$dtype_list"); do
       for delivery in $(tr ',' ' ' <<<"$delivery_list"); do
         name="$outdir/bench_w${w}_${rate}_${dtype}_${delivery}"
         echo "== W=$w rate=$rate dtype=$dtype delivery=$delivery"
-        timeout --kill-after=5 600 ip netns exec "$(netns_switch_ns)" mpirun -np "$w" \
-          --hostfile "$hostfile" --mca plm_rsh_agent "$here/rsh_agent.sh" \
-          --mca oob_tcp_if_include "$subnet" --bind-to none \
+        timeout --kill-after=5 600 "${mpirun[@]}" \
           --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet" \
           --mca osc ucx -x UCX_TLS=tcp,self -x UCX_NET_DEVICES=eth0 \
           -x FLASHMOE_MPI_DELIVERY="$delivery" \

@@ -11,6 +11,12 @@
 #   netns_host_ns i     the namespace name of host i
 #   netns_host_addr i   its address
 #   netns_cut i         takes host i's link down (on the switch side): the fault test
+#   netns_hostfile F W  writes an Open MPI hostfile F naming hosts 0..W-1, one slot each
+#   netns_mpirun_command W F
+#                       prints the words of an mpirun of W ranks on hostfile F that runs in the
+#                       switch's namespace and starts each host's daemon inside that host's
+#                       namespace (rsh_agent.sh), its out-of-band channel on the hosts' links;
+#                       callers add MCA options and the program (read -r -a cmd <<<"$(...)")
 #   netns_down          removes everything netns_up created (idempotent; run it from a trap)
 # Only addresses on these veth links are used; the host's own namespace is left untouched (the
 # veth pairs are created inside the new namespaces). Needs root and iproute2 with netns support.
@@ -104,6 +110,20 @@ netns_up() {  # W RATE
 }
 
 netns_cut() { ip -n "$(netns_switch_ns)" link set "port$1" down; }
+
+NETNS_AGENT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/rsh_agent.sh"
+
+netns_hostfile() {  # FILE W
+  local i
+  : >"$1"
+  for ((i = 0; i < $2; i++)); do echo "$(netns_host_ns "$i") slots=1" >>"$1"; done
+}
+
+netns_mpirun_command() {  # W HOSTFILE
+  echo ip netns exec "$(netns_switch_ns)" mpirun -np "$1" --hostfile "$2" \
+    --mca plm_rsh_agent "$NETNS_AGENT" --mca oob_tcp_if_include "${NETNS_SUBNET}.0/24" \
+    --bind-to none
+}
 
 # netns_kill_leftovers: kills every process still inside one of the hosts' namespaces (an MPI
 # daemon stranded on a host whose link was cut cannot be reached by mpirun) and prints their

@@ -31,12 +31,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 subnet="${NETNS_SUBNET}.0/24"
 netns_up "$w" "$rate" || { echo "FAILED: could not create the hosts"; exit 1; }
 hostfile="$outdir/.hostfile"
-: >"$hostfile"
-for ((i = 0; i < w; i++)); do echo "$(netns_host_ns "$i") slots=1" >>"$hostfile"; done
+netns_hostfile "$hostfile" "$w"
+read -r -a mpirun <<<"$(netns_mpirun_command "$w" "$hostfile")"
 rm -f "$outdir"/trace.json.rank*
-timeout --kill-after=5 300 ip netns exec "$(netns_switch_ns)" mpirun -np "$w" \
-  --hostfile "$hostfile" --mca plm_rsh_agent "$here/rsh_agent.sh" \
-  --mca oob_tcp_if_include "$subnet" --bind-to none \
+timeout --kill-after=5 300 "${mpirun[@]}" \
   --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$subnet" \
   -x FLASHMOE_MPI_DELIVERY="${FLASHMOE_MPI_DELIVERY:-messages}" \
   "$flashmoe" run "${run_args[@]}" --trace "$outdir/trace.json" >"$outdir/run.txt" 2>&1 </dev/null
