@@ -151,7 +151,9 @@ const std::vector<OptionSpec>& run_options() {
        "memory available before anything is allocated"},
       {"transport", Kind::value, "local|mpi",
        "how ranks talk: local (threads of this process) or mpi (one rank\n"
-       "per process; default when started by mpirun/mpiexec/srun)"},
+       "per process; default when started by mpirun/mpiexec/srun). Under mpi,\n"
+       "puts and signals travel as batched messages, or as MPI-3 RMA with\n"
+       "FLASHMOE_MPI_DELIVERY=rma (the same on every rank; docs/mpi.md)"},
       {"tokens", Kind::value, "S|S0,S1,...",
        "tokens per rank: one count for every rank, or one per rank\n"
        "(default: the FlashDMoE file's, else min(max_tokens, " +
