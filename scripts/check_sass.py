@@ -3,9 +3,10 @@
 
 Reads an object file built by nvcc (src/engine/cuda/kernels.cu) with cuobjdump and fails unless,
 for every architecture it holds:
-  - the bf16 persistent kernel issues HMMA.16816.F32.BF16 (mma.sync m16n8k16: the expert GEMMs'
-    tensor-core tile, tile::Sm80Bf16TN), and the fp32 one HMMA.1688.F32.TF32 (m16n8k8 tf32,
-    tile::Sm80Tf32TN, for layers with allow_tf32);
+  - the bf16 persistent kernel issues HMMA.16816.F32.BF16 and the fp16 one HMMA.16816.F32
+    (mma.sync m16n8k16: the expert GEMMs' tensor-core tile, tile::Sm80Half16), both also
+    LDSM.16.MT88.4 (ldmatrix.trans: the backward's MN-major operands on that tile), and the fp32
+    one HMMA.1688.F32.TF32 (m16n8k8 tf32, tile::Sm80Tf32TN, for layers with allow_tf32);
   - every persistent kernel's registers and static shared memory allow at least
     --min-blocks-per-sm co-resident blocks of --threads threads (what the launcher plans with);
   - every persistent kernel's stack (local memory per thread: register spills, the call ABI's
@@ -32,9 +33,21 @@ MAX_BLOCKS_PER_SM = {"sm_80": 32, "sm_90": 32, "sm_90a": 32}
 REGISTER_UNIT = 256  # registers are allocated per warp in units of 256
 
 KERNEL = "persistent_pass_kernel"
-# The tensor-core instruction each kernel's expert GEMMs must issue, by its element type as
-# the demangled name spells it (fp64 has none).
-TENSOR_CORE = {"<flashmoe::bfloat16>": "HMMA.16816.F32.BF16", "<float>": "HMMA.1688.F32.TF32"}
+# The instructions each kernel must issue, by its element type as the demangled name spells it:
+# its expert GEMMs' tensor-core MMA, and for the 16-bit layers ldmatrix.trans (LDSM.16.MT88),
+# which only the MN-major operands of the backward's GEMMs load with. fp64 has none.
+# The match is whole: HMMA.16816.F32 (fp16 operands) must not count HMMA.16816.F32.BF16.
+REQUIRED = {
+    "<flashmoe::bfloat16>": ["HMMA.16816.F32.BF16", "LDSM.16.MT88.4"],
+    "<flashmoe::float16>": ["HMMA.16816.F32", "LDSM.16.MT88.4"],
+    "<float>": ["HMMA.1688.F32.TF32"],
+}
+WHAT = {"HMMA": "its expert GEMMs are not on tensor cores",
+        "LDSM.16.MT88": "its backward's MN-major operands are not on tensor cores"}
+
+
+def issues(line, op):
+    return re.search(re.escape(op) + r"(?![.\w])", line) is not None
 
 
 def run(tool, *args):
@@ -132,18 +145,19 @@ def main():
         for f in kernels:
             name = re.sub(r"\(.*", "", names.get(f, f))
             lines = functions[f]
-            wanted = next((op for t, op in TENSOR_CORE.items() if name.endswith(t)), None)
-            hmma = sum(wanted in line for line in lines) if wanted else 0
+            wanted = next((ops for t, ops in REQUIRED.items() if name.endswith(t)), [])
+            counts = {op: sum(issues(line, op) for line in lines) for op in wanted}
             local = sum(bool(re.search(r"\b(LDL|STL)(\.\w+)*\b", line)) for line in lines)
             u = used.get(f, {})
             reg, shared, stack = u.get("REG", 0), u.get("SHARED", 0), u.get("STACK", 0)
             blocks = blocks_per_sm(arch, reg, shared, args.threads)
             print(f"{arch}: {name}: {reg} registers, {shared} B shared, {stack} B stack "
-                  f"({local} LDL/STL), {blocks} blocks/SM of {args.threads} threads"
-                  + (f", {hmma} {wanted}" if wanted else ", no tensor-core tile"))
-            if wanted and hmma == 0:
-                failures.append(f"{arch}: {name} issues no {wanted}: its expert GEMMs are not "
-                                f"on tensor cores")
+                  f"({local} LDL/STL), {blocks} blocks/SM of {args.threads} threads, "
+                  + (", ".join(f"{n} {op}" for op, n in counts.items()) or "no tensor-core tile"))
+            for op, n in counts.items():
+                if n == 0:
+                    why = next(w for prefix, w in WHAT.items() if op.startswith(prefix))
+                    failures.append(f"{arch}: {name} issues no {op}: {why}")
             if blocks < args.min_blocks_per_sm:
                 failures.append(f"{arch}: {name} allows {blocks} blocks per SM, the launcher "
                                 f"expects {args.min_blocks_per_sm}")

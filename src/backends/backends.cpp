@@ -47,8 +47,9 @@ Results run_cuda_engine(const Problem& problem, const Options& options) {
 #endif
 }
 
-bool cuda_engine_supports(const Config& config) {
-  return FLASHMOE_HAVE_CUDA_ENGINE && config.dtype != DType::fp16;
+// Every configuration the validator accepts: fp64, fp32 (tf32 with allow_tf32), bf16, fp16.
+bool cuda_engine_supports(const Config&) {
+  return FLASHMOE_HAVE_CUDA_ENGINE;
 }
 
 std::string cuda_engine_unavailable() {
@@ -68,7 +69,7 @@ std::vector<Backend> make_table() {
        true, true, &run_cpu_engine, &cpu_engine_supports},
       {"cuda",
        "the fused engine on one GPU: one persistent kernel per pass, ranks as partitions of the "
-       "GPU (fp64, fp32, bf16; needs a GPU of compute capability 8.x or 9.0)",
+       "GPU (fp64, fp32, bf16, fp16; needs a GPU of compute capability 8.x or 9.0)",
        false, false, &run_cuda_engine, &cuda_engine_supports, &cuda_engine_unavailable},
       {"reference", "naive fp64/fp32 implementation of SPEC (the oracle; slow)", false, false,
        &run_reference, nullptr},

@@ -17,7 +17,7 @@
 //   sync()                       every member arrives before any leaves; members' writes before
 //                                it are visible to every member after it
 //   broadcast(value)             the leader's value, returned to every member (collective)
-//   gemm(TileGemm), activate(TileActivation), activate_backward(TileActivationBackward)
+//   gemm(TileGemm), gemm_activate(TileGemmActivation), activate_backward(TileActivationBackward)
 //                                the collective tile operations (portable/tile_ops.hpp)
 //   now_ns()                     a monotonic clock for bounded waits
 //   idle(attempt)                one step of a polling back-off (spin, then yield / nanosleep)
@@ -41,7 +41,7 @@ concept Group = requires(const G& g, std::uint64_t word, int attempt) {
   { g.now_ns() } -> std::same_as<std::int64_t>;
   g.idle(attempt);
   g.gemm(TileGemm<float, float>{});
-  g.activate(TileActivation<float, float>{});
+  g.gemm_activate(TileGemmActivation<float, float>{});
   g.activate_backward(TileActivationBackward<float, float>{});
 };
 

@@ -52,6 +52,38 @@ struct TileActivation {
   std::int64_t ldh = 0;
 };
 
+// An expert's up-projection GEMM with its activation fused into the epilogue: z = gemm.c is
+// written exactly as `gemm` alone writes it, and from the same final values h[i, c] = act(z[i, c])
+// — or act(z[i, c]) · z[i, up + c] when gated, the up columns having been written by an earlier
+// GEMM of the same group — in T. A GPU computes h from the accumulators in registers (no second
+// pass over z); the CPU runs the GEMM and then the activation over z. Same values either way.
+template <typename T, typename Acc>
+struct TileGemmActivation {
+  TileGemm<T, Acc> gemm;
+  Activation activation = Activation::gelu;
+  bool gated = false;
+  std::int64_t up = 0;  // offset of the up columns from gemm.c's columns (gated only)
+  T* h = nullptr;       // [gemm.m, gemm.n], rows ldh apart
+  std::int64_t ldh = 0;
+};
+
+// The activation half of a TileGemmActivation, as the separate pass over z that it replaces.
+template <typename T, typename Acc>
+FLASHMOE_HOST_DEVICE inline TileActivation<T, Acc> activation_of(
+    const TileGemmActivation<T, Acc>& f) {
+  return TileActivation<T, Acc>{f.activation, f.gated,    f.gemm.m, f.gemm.n, f.gemm.c,
+                                f.gemm.ldc,   f.up,       f.h,      f.ldh};
+}
+
+// One element of h from its pre-activation z (and, gated, its up value): the one formula every
+// activation path of the forward uses, so a fused epilogue and a separate pass agree bitwise.
+template <typename T, typename Acc>
+FLASHMOE_HOST_DEVICE inline T activated_element(Activation activation, bool gated, Acc z,
+                                                const Acc* up_value) {
+  const Acc activated = math::activate(activation, z);
+  return from_float<T>(gated ? activated * *up_value : activated);
+}
+
 // dz[i, c] = grad[i, c] · act′(z[i, c]) for a plain activation; gated: dz[i, c] =
 // grad · u · act′(g) and dz[i, up + c] = grad · act(g) with g = z[i, c], u = z[i, up + c].
 // grad is a row-dense [rows, cols] tile.
@@ -77,9 +109,8 @@ FLASHMOE_HOST_DEVICE inline void activate_elements(const TileActivation<T, Acc>&
                                                    std::int64_t first, std::int64_t stride) {
   for (std::int64_t i = first; i < a.rows * a.cols; i += stride) {
     const Acc* z = a.z + (i / a.cols) * a.ldz + i % a.cols;
-    const Acc activated = math::activate(a.activation, z[0]);
     a.h[(i / a.cols) * a.ldh + i % a.cols] =
-        from_float<T>(a.gated ? activated * z[a.up] : activated);
+        activated_element<T>(a.activation, a.gated, z[0], z + a.up);
   }
 }
 

@@ -1,7 +1,8 @@
 // Processor work on an expert's received rows (SPEC §2.6), as tile tasks.
 // expert_up: one row tile × one P-column tile of z = x·W1ᵀ (+ b1), kept in fp32/fp64 for the
-//   backward, and h = act(z) (gated: act(g) ⊙ u from the matching gate and up columns), stored
-//   in the layer's dtype as the next GEMM's operand. The last column tile of a row tile
+//   backward, and h = act(z) (gated: act(g) ⊙ u from the matching gate and up columns) in the
+//   GEMM's epilogue (gemm_activate), stored in the layer's dtype as the next GEMM's operand.
+//   The last column tile of a row tile
 //   schedules that row tile's expert_down tasks.
 // expert_down: one row tile × one H-column tile of y = h·W2ᵀ (+ b2) into the group's staged
 //   tile; members put its rows in turn back into the token's rank at its (token, slot) place
@@ -28,18 +29,19 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_up(const Ra
   const Acc* b1 = s.b1 != nullptr ? s.b1 + expert * R : nullptr;
   Acc* z = s.z_row(source, expert, first_row);  // [rows, R]
 
-  g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, x_rows, H, false, w1 + first_col * H, H, true,
-                                    z + first_col, R, false,
-                                    b1 != nullptr ? b1 + first_col : nullptr,
-                                    s.settings.allow_tf32});
-  if (s.settings.gated)  // up projection: rows P.. of W1
+  // The gate columns' epilogue writes h, so a gated layer's up columns (rows P.. of W1) come
+  // first: the epilogue multiplies by them.
+  if (s.settings.gated)
     g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, x_rows, H, false, w1 + (P + first_col) * H, H,
                                       true, z + P + first_col, R, false,
                                       b1 != nullptr ? b1 + P + first_col : nullptr,
                                       s.settings.allow_tf32});
-  g.activate(portable::TileActivation<T, Acc>{s.settings.activation, s.settings.gated, rows, cols,
-                                              z + first_col, R, P,
-                                              s.h_row(source, expert, first_row) + first_col, P});
+  g.gemm_activate(portable::TileGemmActivation<T, Acc>{
+      portable::TileGemm<T, Acc>{rows, cols, H, x_rows, H, false, w1 + first_col * H, H, true,
+                                 z + first_col, R, false, b1 != nullptr ? b1 + first_col : nullptr,
+                                 s.settings.allow_tf32},
+      s.settings.activation, s.settings.gated, P, s.h_row(source, expert, first_row) + first_col,
+      P});
   if (!g.leader()) return;
   std::uint32_t& progress = s.template own<std::uint32_t>(
       l.row_tile_progress)[l.row_tile_index(source, expert, task.tile)];

@@ -3,9 +3,10 @@
 // portable::TileGemm — by walking it in block tiles of kBlockM × kBlockN: each block tile's
 // K loop stages a kBlockM × kBlockK slice of A and a kBlockN × kBlockK slice of B in the group's
 // shared memory (group sync between stages), runs the TiledMMA over it from registers, and the
-// epilogue adds the bias and writes (or accumulates into) C with predication on every partial
-// tile. What the target decides is only the Config — the MMA atom, the copy atoms and the
-// shared-memory layouts — and the group:
+// epilogue adds the bias and hands each element inside the task (predication on every partial
+// tile) to an epilogue functor: StoreC writes or accumulates C, StoreCAndActivate also writes the
+// activation (portable::TileGemmActivation). What the target decides is only the Config — the
+// MMA atom, the copy atoms and the shared-memory layouts — and the group:
 //   device: SM80 mma.sync (HMMA), cp.async, ldmatrix, swizzled smem; a thread block;
 //   CPU twin: CuTe's universal FMA (widening bf16 exactly, as HMMA does) and element copies,
 //             run by a group of G threads with a barrier standing in for __syncthreads().
@@ -71,12 +72,52 @@ CUTE_HOST_DEVICE void load_slice(const TiledCopy& tiled_copy, const ThrCopy& thr
 
 }  // namespace detail
 
+// What the epilogue does with each finished element of the task tile: value = acc (+ bias) at
+// (row, col), inside the task (partial tiles are predicated before the call); an epilogue with
+// after_store(row, col) is then called again for each of the thread's elements, once all of them
+// are stored. The plain epilogue writes C — or adds to it, when the task accumulates.
+template <typename TAcc>
+struct StoreC {
+  TAcc* c;
+  std::int64_t ldc;
+  bool accumulate;
+  CUTE_HOST_DEVICE void operator()(std::int64_t row, std::int64_t col, TAcc value) const {
+    TAcc& out = c[row * ldc + col];
+    out = accumulate ? out + value : value;
+  }
+};
+
+// The epilogue of portable::TileGemmActivation: C as StoreC writes it, then — in a second loop
+// over the same elements, by the thread that stored them — h = act(z) from the stored value, in
+// the layer's type T (gated: times the up value at column col + up of C's row, written by an
+// earlier GEMM of the group). No group sync and no second pass of the group over the tile; the
+// thread reads back its own, cache-hot stores. Computing h from the accumulators in the store
+// loop instead kept 128 accumulators live across the activation's math and spilled 308 bytes
+// per thread (ptxas, sm_80).
+template <typename T, typename TAcc>
+struct StoreCAndActivate {
+  StoreC<TAcc> store;
+  Activation activation;
+  bool gated;
+  std::int64_t up;
+  T* h;
+  std::int64_t ldh;
+  CUTE_HOST_DEVICE void operator()(std::int64_t row, std::int64_t col, TAcc value) const {
+    store(row, col, value);
+  }
+  CUTE_HOST_DEVICE void after_store(std::int64_t row, std::int64_t col) const {
+    const TAcc* z = store.c + row * store.ldc + col;
+    h[row * ldh + col] = portable::activated_element<T>(activation, gated, *z, z + up);
+  }
+};
+
 // The tile task `t` on group `g`. Collective: every member calls it with the same arguments;
 // on return C is written and visible to every member. TIn / TAcc are CuTe's element types
 // (cute::bfloat16_t, float, double; see tile_configs.hpp for the mapping).
-template <typename Config, typename Group, typename TIn, typename TAcc>
-CUTE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE void block_gemm(const Group& g, const portable::TileGemm<TIn, TAcc> t,
-                                 void* smem) {
+template <typename Config, typename Group, typename TIn, typename TAcc, typename Epilogue>
+CUTE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE void block_gemm(const Group& g,
+                                                          const portable::TileGemm<TIn, TAcc> t,
+                                                          void* smem, const Epilogue epilogue) {
   using namespace cute;
   using BlockM = Int<Config::kBlockM>;
   using BlockN = Int<Config::kBlockN>;
@@ -140,7 +181,7 @@ CUTE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE void block_gemm(const Group& g, const 
         }
         g.sync();  // every member is done with the slice before the next one overwrites it
       }
-      // Epilogue: C (+)= acc + bias, for the elements inside the task tile.
+      // Epilogue: acc + bias, for the elements inside the task tile.
       const std::int64_t m0 = mt * Config::kBlockM, n0 = nt * Config::kBlockN;
       CUTE_UNROLL
       for (int i = 0; i < size(tCrC); ++i) {
@@ -149,12 +190,25 @@ CUTE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE void block_gemm(const Group& g, const 
         if (get<0>(c) >= m_left || get<1>(c) >= n_left) continue;
         TAcc value = tCrC(i);
         if (t.bias != nullptr) value += t.bias[col];
-        TAcc& out = t.c[row * t.ldc + col];
-        out = t.accumulate ? out + value : value;
+        epilogue(row, col, value);
+      }
+      if constexpr (requires { epilogue.after_store(m0, n0); }) {
+        for (int i = 0; i < size(tCcC); ++i) {
+          const auto c = tCcC(i);
+          if (get<0>(c) < m_left && get<1>(c) < n_left)
+            epilogue.after_store(m0 + get<0>(c), n0 + get<1>(c));
+        }
       }
     }
   }
   g.sync();  // C is complete for every member
+}
+
+// The plain tile task: C (=|+=) op(A)·op(B) (+ bias).
+template <typename Config, typename Group, typename TIn, typename TAcc>
+CUTE_HOST_DEVICE void block_gemm(const Group& g, const portable::TileGemm<TIn, TAcc>& t,
+                                 void* smem) {
+  block_gemm<Config>(g, t, smem, StoreC<TAcc>{t.c, t.ldc, t.accumulate});
 }
 
 }  // namespace flashmoe::tile

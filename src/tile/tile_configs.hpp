@@ -7,9 +7,12 @@
 // shape.
 //
 // Configurations:
-//   Sm80Bf16TN   bf16 × bf16 → fp32, both operands K-major (x·W1ᵀ, h·W2ᵀ, x·wgᵀ): SM80
-//                mma.sync m16n8k16 (HMMA.16816.F32.BF16), cp.async 16-byte copies, ldmatrix,
-//                a swizzled smem layout; 128 threads, 128 × 128 × 32 block tiles.
+//   Sm80Half16   bf16 × bf16 or fp16 × fp16 → fp32, each operand K-major or MN-major: both
+//                K-major (Sm80Bf16TN, Sm80F16TN: x·W1ᵀ, h·W2ᵀ, x·wgᵀ), B N-major (dy·W2,
+//                dz·W1), both MN-major (the weight gradients dyᵀ·h, dzᵀ·x): SM80 mma.sync
+//                m16n8k16 (HMMA.16816.F32.BF16, HMMA.16816.F32), cp.async 16-byte copies,
+//                ldmatrix (.trans for MN-major operands), swizzled smem layouts; 128 threads,
+//                128 × 128 × 32 block tiles.
 //   Sm80Tf32TN   fp32 × fp32 → fp32 on tf32 tensor cores, both operands K-major, only where the
 //                layer allows tf32 (TileGemm::allow_tf32): SM80 mma.sync m16n8k8
 //                (HMMA.1688.F32.TF32; the tensor core reads the top 19 bits of each fp32
@@ -72,9 +75,14 @@ template <>
 struct CuteType<bfloat16> {
   using type = cute::bfloat16_t;
 };
+template <>
+struct CuteType<float16> {
+  using type = cute::half_t;
+};
 template <typename T>
 using cute_type = typename CuteType<T>::type;
 static_assert(sizeof(cute::bfloat16_t) == sizeof(bfloat16));
+static_assert(sizeof(cute::half_t) == sizeof(float16));
 static_assert(sizeof(cute::tfloat32_t) == sizeof(float));
 
 // kThreads members compute block tiles of kBlockM × kBlockN × kBlockK with one FMA per
@@ -104,34 +112,81 @@ struct Simt {
   static constexpr std::size_t kSmemBytes = sizeof(TIn) * (kBM + kBN) * kBK;
 };
 
-// bf16 tensor cores, both operands K-major (the forward's GEMMs and the gate's).
-struct Sm80Bf16TN {
-  using T = cute::bfloat16_t;
-  static constexpr Major kMajorA = Major::k, kMajorB = Major::k;
-  static constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 32;
-  // 2 × 2 warps of m16n8k16, each warp tile 32 × 32 (Tile's permutation doubles N per warp).
-  using TiledMma = cute::TiledMMA<cute::MMA_Atom<cute::SM80_16x8x16_F32BF16BF16F32_TN>,
-                                  cute::Layout<cute::Shape<cute::_2, cute::_2, cute::_1>>,
-                                  cute::Tile<cute::_32, cute::_32, cute::_16>>;
-  // 32 bf16 (64 bytes) per row; the swizzle spreads ldmatrix's rows over all banks.
+// One 16-bit operand of the SM80 tensor-core tile, by its contiguous mode: its shared-memory
+// layout for a kRows × kBlockK slice, its gmem → smem partition over 128 threads (16-byte
+// vectors, 8 values along the contiguous mode) and its smem → register atom.
+template <typename T, Major kMajor, int kRows, int kBlockK>
+struct Sm80Half16Operand;
+
+// K-major (x·W1ᵀ's operands): 32 values (64 bytes) per row; the swizzle spreads ldmatrix's rows
+// over all banks. 32 rows × 4 threads along K per copy step.
+template <typename T, int kRows, int kBlockK>
+struct Sm80Half16Operand<T, Major::k, kRows, kBlockK> {
   using SmemAtom = decltype(cute::composition(
       cute::Swizzle<2, 3, 3>{}, cute::Layout<cute::Shape<cute::_8, cute::Int<kBlockK>>,
                                              cute::Stride<cute::Int<kBlockK>, cute::_1>>{}));
-  using SmemLayoutA = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockK>>{}));
-  using SmemLayoutB = decltype(cute::tile_to_shape(
-      SmemAtom{}, cute::Shape<cute::Int<kBlockN>, cute::Int<kBlockK>>{}));
-  // 128 threads: 32 rows × 4 along K, 8 bf16 (16 bytes) each: one cp.async per vector.
+  using SmemLayout = decltype(cute::tile_to_shape(
+      SmemAtom{}, cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>{}));
+  using CopyThreads =
+      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>;
+  using CopyValues = cute::Layout<cute::Shape<cute::_1, cute::_8>>;
+  using S2RAtom = cute::Copy_Atom<cute::SM75_U32x4_LDSM_N, T>;
+};
+
+// M- or N-major (the backward's: W2 in dy·W2, W1 in dz·W1, both operands of the weight
+// gradients): 64 rows (128 bytes) contiguous per k, 8 k per atom; ldmatrix.trans transposes
+// 8 × 8 blocks into the MMA's K-major fragments, the swizzle keeps its rows off each other's
+// banks. 16 threads along the rows × 8 along K per copy step.
+template <typename T, int kRows, int kBlockK>
+struct Sm80Half16Operand<T, Major::mn, kRows, kBlockK> {
+  using SmemAtom = decltype(cute::composition(
+      cute::Swizzle<3, 3, 3>{},
+      cute::Layout<cute::Shape<cute::_64, cute::_8>, cute::Stride<cute::_1, cute::_64>>{}));
+  using SmemLayout = decltype(cute::tile_to_shape(
+      SmemAtom{}, cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>{}));
+  using CopyThreads =
+      cute::Layout<cute::Shape<cute::_16, cute::_8>, cute::Stride<cute::_1, cute::_16>>;
+  using CopyValues = cute::Layout<cute::Shape<cute::_8, cute::_1>>;
+  using S2RAtom = cute::Copy_Atom<cute::SM75_U16x8_LDSM_T, T>;
+};
+
+// 16-bit tensor cores — bf16 or fp16 operands, fp32 accumulators — for each operand K-major or
+// MN-major: the forward's GEMMs and the gate's (both K-major), the backward's dh = dy·W2 and
+// dx = dz·W1 (B N-major) and weight gradients (both MN-major). T is cute::bfloat16_t or
+// cute::half_t; the MMA atom follows. 128 × 128 × 32 block tiles, 2 × 2 warps of m16n8k16,
+// each warp tile 32 × 32 (Tile's permutation doubles N per warp); one cp.async per 16-byte
+// vector.
+template <typename T16, Major kA, Major kB>
+struct Sm80Half16 {
+  using T = T16;
+  static_assert(std::is_same_v<T, cute::bfloat16_t> || std::is_same_v<T, cute::half_t>);
+  using MmaAtom = std::conditional_t<std::is_same_v<T, cute::bfloat16_t>,
+                                     cute::SM80_16x8x16_F32BF16BF16F32_TN,
+                                     cute::SM80_16x8x16_F32F16F16F32_TN>;
+  static constexpr Major kMajorA = kA, kMajorB = kB;
+  static constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 32;
+  using TiledMma = cute::TiledMMA<cute::MMA_Atom<MmaAtom>,
+                                  cute::Layout<cute::Shape<cute::_2, cute::_2, cute::_1>>,
+                                  cute::Tile<cute::_32, cute::_32, cute::_16>>;
+  using OperandA = Sm80Half16Operand<T, kA, kBlockM, kBlockK>;
+  using OperandB = Sm80Half16Operand<T, kB, kBlockN, kBlockK>;
+  using SmemLayoutA = typename OperandA::SmemLayout;
+  using SmemLayoutB = typename OperandB::SmemLayout;
   using CopyA = decltype(cute::make_tiled_copy(
       cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>{},
-      cute::Layout<cute::Shape<cute::_1, cute::_8>>{}));
-  using CopyB = CopyA;
-  using S2RAtomA = cute::Copy_Atom<cute::SM75_U32x4_LDSM_N, T>;
-  using S2RAtomB = S2RAtomA;
+      typename OperandA::CopyThreads{}, typename OperandA::CopyValues{}));
+  using CopyB = decltype(cute::make_tiled_copy(
+      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
+      typename OperandB::CopyThreads{}, typename OperandB::CopyValues{}));
+  using S2RAtomA = typename OperandA::S2RAtom;
+  using S2RAtomB = typename OperandB::S2RAtom;
   static constexpr int kVector = 8;  // elements per copy vector
   static constexpr std::size_t kSmemBytes = sizeof(T) * (kBlockM + kBlockN) * kBlockK;
 };
+template <typename T16>
+using Sm80Half16TN = Sm80Half16<T16, Major::k, Major::k>;
+using Sm80Bf16TN = Sm80Half16TN<cute::bfloat16_t>;  // HMMA.16816.F32.BF16
+using Sm80F16TN = Sm80Half16TN<cute::half_t>;       // HMMA.16816.F32
 
 // tf32 tensor cores for fp32 operands, both K-major (the forward's GEMMs of an fp32 layer with
 // allow_tf32). The operands are fp32 in memory and tf32 to the MMA (same 32 bits: no conversion
@@ -180,33 +235,42 @@ struct Sm80Tf32TNTwin {
   static constexpr std::size_t kSmemBytes = Sm80Tf32TN::kSmemBytes;
 };
 
-// The CPU twin of Sm80Bf16TN: the same block tile, the same swizzled shared-memory layout and the
-// same gmem → smem partitioning (32 × 4 threads, 16-byte vectors, each a plain 16-byte copy
-// instead of cp.async), with the FMA of Simt in place of mma.sync and element copies in place
-// of ldmatrix. It proves on the CPU the staging, swizzle and predication the device runs.
-struct Sm80Bf16TNTwin {
-  using T = cute::bfloat16_t;
-  static constexpr Major kMajorA = Major::k, kMajorB = Major::k;
-  static constexpr int kBlockM = Sm80Bf16TN::kBlockM, kBlockN = Sm80Bf16TN::kBlockN,
-                       kBlockK = Sm80Bf16TN::kBlockK;
-  using TiledMma = Simt<T, float, Major::k, Major::k, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
-  using SmemLayoutA = Sm80Bf16TN::SmemLayoutA;
-  using SmemLayoutB = Sm80Bf16TN::SmemLayoutB;
+// The CPU twin of Sm80Half16 (bf16 and fp16, every operand layout it takes): the same block
+// tile, the same swizzled shared-memory layouts and the same gmem → smem partitions (16-byte
+// vectors, each a plain 16-byte copy instead of cp.async), with the FMA of Simt in place of
+// mma.sync and element copies in place of ldmatrix (.trans). It proves on the CPU the staging,
+// swizzle and predication the device runs.
+template <typename T16, Major kA, Major kB>
+struct Sm80Half16Twin {
+  using Device = Sm80Half16<T16, kA, kB>;
+  using T = T16;
+  static constexpr Major kMajorA = kA, kMajorB = kB;
+  static constexpr int kBlockM = Device::kBlockM, kBlockN = Device::kBlockN,
+                       kBlockK = Device::kBlockK;
+  using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
+  using SmemLayoutA = typename Device::SmemLayoutA;
+  using SmemLayoutB = typename Device::SmemLayoutB;
   using CopyA = decltype(cute::make_tiled_copy(
       cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>{},
-      cute::Layout<cute::Shape<cute::_1, cute::_8>>{}));
-  using CopyB = CopyA;
+      typename Device::OperandA::CopyThreads{}, typename Device::OperandA::CopyValues{}));
+  using CopyB = decltype(cute::make_tiled_copy(
+      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
+      typename Device::OperandB::CopyThreads{}, typename Device::OperandB::CopyValues{}));
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
-  static constexpr int kVector = Sm80Bf16TN::kVector;
-  static constexpr std::size_t kSmemBytes = Sm80Bf16TN::kSmemBytes;
+  static constexpr int kVector = Device::kVector;
+  static constexpr std::size_t kSmemBytes = Device::kSmemBytes;
 };
+template <typename T16>
+using Sm80Half16TNTwin = Sm80Half16Twin<T16, Major::k, Major::k>;
+using Sm80Bf16TNTwin = Sm80Half16TNTwin<cute::bfloat16_t>;
+using Sm80F16TNTwin = Sm80Half16TNTwin<cute::half_t>;
 
 // Threads of the device's worker group (a thread block): every device configuration's TiledMMA
 // has exactly this many.
 inline constexpr int kDeviceThreads = 128;
 static_assert(cute::size(Sm80Bf16TN::TiledMma{}) == kDeviceThreads);
+static_assert(cute::size(Sm80F16TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Sm80Tf32TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Simt<float, float, Major::k, Major::k>::TiledMma{}) == kDeviceThreads);
 
@@ -214,31 +278,49 @@ static_assert(cute::size(Simt<float, float, Major::k, Major::k>::TiledMma{}) == 
 inline constexpr std::size_t kDeviceSmemBytes = Sm80Bf16TN::kSmemBytes;
 static_assert(Sm80Tf32TN::kSmemBytes <= kDeviceSmemBytes);
 
+// Whether a tensor-core configuration takes the task: its operand layouts are the task's, each
+// operand's contiguous extent and leading dimension are whole copy vectors (a vector never
+// straddles an edge, so the per-vector predicate of block_gemm is exact), and both operands are
+// 16-byte aligned.
 template <typename Config, typename In, typename Out>
 CUTE_HOST_DEVICE bool tensor_core_fits(const portable::TileGemm<In, Out>& t) {
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  return !t.trans_a && t.trans_b && t.k % Config::kVector == 0 && t.lda % Config::kVector == 0 &&
-         t.ldb % Config::kVector == 0 && aligned(t.a) && aligned(t.b);
+  constexpr bool a_k = Config::kMajorA == Major::k, b_k = Config::kMajorB == Major::k;
+  constexpr int v = Config::kVector;
+  if (t.trans_a == a_k || t.trans_b != b_k) return false;  // A is K-major unless transposed
+  const std::int64_t a_extent = a_k ? t.k : t.m, b_extent = b_k ? t.k : t.n;
+  return a_extent % v == 0 && b_extent % v == 0 && t.lda % v == 0 && t.ldb % v == 0 &&
+         aligned(t.a) && aligned(t.b);
 }
 
-// The device's tile GEMM: the audited switch. Collective over the block (128 threads).
-template <typename Group, typename In, typename Out>
-CUTE_DEVICE void device_tile_gemm(const Group& g, const portable::TileGemm<In, Out>& t,
-                                  void* smem) {
+// The device's tile GEMM: the audited switch. Collective over the block (128 threads); the
+// epilogue (block_gemm.hpp: StoreC, StoreCAndActivate) is whatever the caller fuses.
+template <typename Group, typename In, typename Out, typename Epilogue>
+CUTE_DEVICE void device_tile_gemm(const Group& g, const portable::TileGemm<In, Out>& t, void* smem,
+                                  const Epilogue& epilogue) {
   using CIn = cute_type<In>;
   const auto& c = reinterpret_cast<const portable::TileGemm<CIn, Out>&>(t);
-  if constexpr (std::is_same_v<In, bfloat16>) {
-    if (tensor_core_fits<Sm80Bf16TN>(t)) return block_gemm<Sm80Bf16TN>(g, c, smem);
+  if constexpr (std::is_same_v<In, bfloat16> || std::is_same_v<In, float16>) {
+    using KK = Sm80Half16<CIn, Major::k, Major::k>;
+    using KN = Sm80Half16<CIn, Major::k, Major::mn>;
+    using NN = Sm80Half16<CIn, Major::mn, Major::mn>;
+    if (tensor_core_fits<KK>(t)) return block_gemm<KK>(g, c, smem, epilogue);
+    if (tensor_core_fits<KN>(t)) return block_gemm<KN>(g, c, smem, epilogue);
+    if (tensor_core_fits<NN>(t)) return block_gemm<NN>(g, c, smem, epilogue);
   }
   if constexpr (std::is_same_v<In, float>) {
     if (t.allow_tf32 && tensor_core_fits<Sm80Tf32TN>(t))
       return block_gemm<Sm80Tf32TN>(
-          g, reinterpret_cast<const portable::TileGemm<cute::tfloat32_t, Out>&>(t), smem);
+          g, reinterpret_cast<const portable::TileGemm<cute::tfloat32_t, Out>&>(t), smem,
+          epilogue);
   }
-  if (!t.trans_a && t.trans_b) return block_gemm<Simt<CIn, Out, Major::k, Major::k>>(g, c, smem);
-  if (!t.trans_a && !t.trans_b) return block_gemm<Simt<CIn, Out, Major::k, Major::mn>>(g, c, smem);
-  if (t.trans_a && !t.trans_b) return block_gemm<Simt<CIn, Out, Major::mn, Major::mn>>(g, c, smem);
-  return block_gemm<Simt<CIn, Out, Major::mn, Major::k>>(g, c, smem);
+  if (!t.trans_a && t.trans_b)
+    return block_gemm<Simt<CIn, Out, Major::k, Major::k>>(g, c, smem, epilogue);
+  if (!t.trans_a && !t.trans_b)
+    return block_gemm<Simt<CIn, Out, Major::k, Major::mn>>(g, c, smem, epilogue);
+  if (t.trans_a && !t.trans_b)
+    return block_gemm<Simt<CIn, Out, Major::mn, Major::mn>>(g, c, smem, epilogue);
+  return block_gemm<Simt<CIn, Out, Major::mn, Major::k>>(g, c, smem, epilogue);
 }
 
 }  // namespace flashmoe::tile

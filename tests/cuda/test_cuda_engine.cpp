@@ -1,9 +1,10 @@
 // The GPU engine (engine/cuda/cuda_layer.hpp) against the fp64 reference with its routing
 // replayed (SPEC §4), on a GPU: W = 1, 2, 4 ranks as partitions of the one GPU; fp64, fp32,
-// fp32 with tf32 tensor cores, bf16; gated and plain activations, bias, aux and z losses, capacity and dropless; a rank with
-// no tokens; results bitwise equal across runs and across grid sizes and roles; passes back to
-// back each equal to a fresh pass; a wait that is never satisfied ends in TimeoutError and the
-// next pass still works. Where no usable GPU is present (CI), every test skips and says why.
+// fp32 with tf32 tensor cores, bf16, fp16; gated and plain activations, bias, aux and z losses,
+// capacity and dropless; a rank with no tokens; results bitwise equal across runs and across
+// grid sizes and roles; passes back to back each equal to a fresh pass; a wait that is never
+// satisfied ends in TimeoutError and the next pass still works. Where no usable GPU is present
+// (CI), every test skips and says why.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -53,7 +54,7 @@ Problem problem_with(const Config& c, int world, std::uint64_t seed) {
 
 TEST_F(CudaEngine, MatchesTheReferenceEveryDtypeWorldAndActivation) {
   for (const int world : {1, 2, 4})
-    for (const DType dtype : {DType::fp64, DType::fp32, DType::bf16})
+    for (const DType dtype : {DType::fp64, DType::fp32, DType::bf16, DType::fp16})
       for (const Activation activation : {Activation::gelu, Activation::swiglu}) {
         Config c = gpu_config(dtype, activation, 8, 2);
         c.bias = activation == Activation::gelu;
@@ -65,6 +66,20 @@ TEST_F(CudaEngine, MatchesTheReferenceEveryDtypeWorldAndActivation) {
                                      std::string(to_string(dtype)) + " " +
                                      std::string(to_string(activation)));
       }
+}
+
+// Every activation through the fused epilogue of the tensor-core tile (bf16 and fp16; H = 64
+// takes the 16-bit tile), plain and gated.
+TEST_F(CudaEngine, EveryActivationInTheFusedEpilogueMatchesTheReference) {
+  for (const DType dtype : {DType::bf16, DType::fp16})
+    for (const Activation activation :
+         {Activation::relu, Activation::gelu_tanh, Activation::silu, Activation::identity,
+          Activation::geglu}) {
+      const Problem problem = problem_with(gpu_config(dtype, activation, 4, 2), 1, 5);
+      expect_matches_reference(problem, run_on_gpu(problem, small_tiles()),
+                               std::string(to_string(dtype)) + " " +
+                                   std::string(to_string(activation)));
+    }
 }
 
 // allow_tf32: the forward's expert GEMMs on tf32 tensor cores (tile::Sm80Tf32TN; H = 64 and

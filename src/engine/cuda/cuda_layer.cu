@@ -476,9 +476,10 @@ Layer::Layer(const Problem& problem, CudaOptions options) {
       impl_ = std::make_unique<LayerImpl<bfloat16>>(problem, options);
       return;
     case DType::fp16:
-      break;
+      impl_ = std::make_unique<LayerImpl<float16>>(problem, options);
+      return;
   }
-  FLASHMOE_FAIL("dtype = fp16 is not supported by the cuda engine yet (allowed: fp64, fp32, bf16)");
+  FLASHMOE_FAIL("dtype ", static_cast<int>(problem.config.dtype), " is not a dtype");
 }
 
 Layer::~Layer() = default;

@@ -48,7 +48,7 @@ std::string unavailable_reason(int device = 0);
 // One MoE layer on the GPU: its workspace (one device allocation sized by the WorkspaceLayout
 // of every rank), the inputs and outputs on the device, the launch plan. Result conventions as
 // engine::Layer's (SPEC §4): out and dx rounded to the dtype, returned in the accumulation type.
-// fp64, fp32 and bf16 layers; fp16 is refused.
+// fp64, fp32 (optionally on tf32 tensor cores), bf16 and fp16 layers.
 class Layer {
  public:
   // Throws flashmoe::Error when no usable GPU is present (unavailable_reason), when the

@@ -1,5 +1,5 @@
-// The persistent kernel's instantiations — fp64, fp32 and bf16 layers — and their host entry
-// points (kernels.hpp). Compiled for sm_80 and sm_90a (never PTX JIT); CI checks this
+// The persistent kernel's instantiations — fp64, fp32, bf16 and fp16 layers — and their host
+// entry points (kernels.hpp). Compiled for sm_80 and sm_90a (never PTX JIT); CI checks this
 // object's SASS (scripts/check_sass.py).
 #include "engine/cuda/kernels.hpp"
 
@@ -44,8 +44,10 @@ cudaError_t launch_pass(const WorldLaunch<T>& launch, int grid_blocks, cudaStrea
 template KernelResources kernel_resources<double>();
 template KernelResources kernel_resources<float>();
 template KernelResources kernel_resources<bfloat16>();
+template KernelResources kernel_resources<float16>();
 template cudaError_t launch_pass<double>(const WorldLaunch<double>&, int, cudaStream_t);
 template cudaError_t launch_pass<float>(const WorldLaunch<float>&, int, cudaStream_t);
 template cudaError_t launch_pass<bfloat16>(const WorldLaunch<bfloat16>&, int, cudaStream_t);
+template cudaError_t launch_pass<float16>(const WorldLaunch<float16>&, int, cudaStream_t);
 
 }  // namespace flashmoe::cuda

@@ -126,20 +126,19 @@ class ThreadGroup {
   template <typename In, typename Out>
   void gemm(const portable::TileGemm<In, Out>& t) const {
     sync();
-    if (leader() && t.m > 0 && t.n > 0) {
-      GemmArgs args = platform::gemm_args(t.m, t.n, t.k, t.a, t.lda, t.trans_a, t.b, t.ldb,
-                                          t.trans_b, t.c, t.ldc);
-      args.accumulate = t.accumulate;
-      args.bias = t.bias;
-      cpu::gemm(args);
-    }
+    if (leader() && t.m > 0 && t.n > 0) run_gemm(t);
     sync();
   }
 
+  // The GEMM, then the activation over its output, by the leader: oneDNN has no epilogue that
+  // keeps z and writes act(z) in another type, and the eltwise kernel is vectorised anyway.
   template <typename T, typename Acc>
-  void activate(const portable::TileActivation<T, Acc>& a) const {
+  void gemm_activate(const portable::TileGemmActivation<T, Acc>& f) const {
     sync();
-    if (leader()) activate_tile(a);
+    if (leader() && f.gemm.m > 0 && f.gemm.n > 0) {
+      run_gemm(f.gemm);
+      activate_tile(portable::activation_of(f));
+    }
     sync();
   }
 
@@ -167,6 +166,15 @@ class ThreadGroup {
   }
 
  private:
+  template <typename In, typename Out>
+  static void run_gemm(const portable::TileGemm<In, Out>& t) {
+    GemmArgs args = platform::gemm_args(t.m, t.n, t.k, t.a, t.lda, t.trans_a, t.b, t.ldb,
+                                        t.trans_b, t.c, t.ldc);
+    args.accumulate = t.accumulate;
+    args.bias = t.bias;
+    cpu::gemm(args);
+  }
+
   static constexpr int kSpinsBeforeYield = 64;
   GroupShared* shared_;
   PassCompletion* completion_;

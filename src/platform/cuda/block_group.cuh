@@ -2,8 +2,8 @@
 // threads. sync() is __syncthreads(); broadcast goes through a slot of the block's shared
 // memory; the tile GEMM is the CuTe block tile (tile/tile_configs.hpp: bf16 on tensor cores
 // where the operands allow, the SIMT configuration of the same template otherwise), staged in
-// the block's shared memory; the activations are the portable element loops, strided over the
-// block's threads.
+// the block's shared memory, with the forward's activation fused into its epilogue; the
+// backward's activation is the portable element loop, strided over the block's threads.
 #pragma once
 
 #include <cstdint>
@@ -43,14 +43,20 @@ class BlockGroup {
   template <typename In, typename Out>
   __device__ void gemm(const portable::TileGemm<In, Out>& t) const {
     __syncthreads();
-    if (t.m > 0 && t.n > 0) tile::device_tile_gemm(*this, t, tile_smem_);
+    if (t.m > 0 && t.n > 0)
+      tile::device_tile_gemm(*this, t, tile_smem_, tile::StoreC<Out>{t.c, t.ldc, t.accumulate});
   }
 
+  // The activation is the GEMM's epilogue: h is computed from the accumulators in registers.
   template <typename T, typename Acc>
-  __device__ void activate(const portable::TileActivation<T, Acc>& a) const {
+  __device__ void gemm_activate(const portable::TileGemmActivation<T, Acc>& f) const {
+    const portable::TileGemm<T, Acc>& t = f.gemm;
     __syncthreads();
-    portable::activate_elements(a, threadIdx.x, blockDim.x);
-    __syncthreads();
+    if (t.m > 0 && t.n > 0)
+      tile::device_tile_gemm(*this, t, tile_smem_,
+                             tile::StoreCAndActivate<T, Acc>{{t.c, t.ldc, t.accumulate},
+                                                             f.activation, f.gated, f.up, f.h,
+                                                             f.ldh});
   }
 
   template <typename T, typename Acc>
