@@ -33,8 +33,8 @@ struct TileGemm {
   bool accumulate = false;
   const Out* bias = nullptr;
   // fp32 operands may go through tf32 tensor cores (10-bit mantissa products, fp32 sums): the
-  // layer's allow_tf32, set on the forward's GEMMs. A GPU honours it where a tf32 tile fits; the
-  // CPU's fp32 GEMMs stay fp32.
+  // layer's allow_tf32, set on the expert GEMMs of the forward and the backward (the gate's stay
+  // fp32). A GPU honours it where a tf32 tile fits; the CPU's fp32 GEMMs stay fp32.
   bool allow_tf32 = false;
 };
 

@@ -51,7 +51,8 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_hidden
   Acc* dh = scratch.tile;                  // [rows, cols]
 
   g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, s.dy_packet_row(source, expert, first_row), H,
-                                    false, w2 + first_col, P, false, dh, cols, false, nullptr});
+                                    false, w2 + first_col, P, false, dh, cols, false, nullptr,
+                                    s.settings.allow_tf32});
   g.activate_backward(portable::TileActivationBackward<T, Acc>{
       s.settings.activation, s.settings.gated, rows, cols,
       s.z_row(source, expert, first_row) + first_col, s.w1_rows(), P, dh,
@@ -81,7 +82,8 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_input(
   Acc* dx_partial = scratch.tile;          // [rows, cols]
 
   g.gemm(portable::TileGemm<T, Acc>{rows, cols, R, s.dz_row(source, expert, first_row), R, false,
-                                    w1 + first_col, H, false, dx_partial, cols, false, nullptr});
+                                    w1 + first_col, H, false, dx_partial, cols, false, nullptr,
+                                    s.settings.allow_tf32});
   return_rows(
       s, g, source, expert, first_row, rows, first_col, cols, dx_partial,
       [&](std::int64_t token, std::int64_t slot) { return l.dx_slot(token, slot); },
@@ -112,7 +114,7 @@ FLASHMOE_HOST_DEVICE inline void write_weight_grad_rows(
     if (n == 0) continue;
     g.gemm(portable::TileGemm<T, Acc>{rows.count, input_width, n, grad(source, 0) + rows.first,
                                       grad_width, true, input(source, 0), input_width, false, out,
-                                      input_width, written, nullptr});
+                                      input_width, written, nullptr, s.settings.allow_tf32});
     written = true;
   }
   if (!written)

@@ -13,11 +13,12 @@
 //                m16n8k16 (HMMA.16816.F32.BF16, HMMA.16816.F32), cp.async 16-byte copies,
 //                ldmatrix (.trans for MN-major operands), swizzled smem layouts; 128 threads,
 //                128 × 128 × 32 block tiles.
-//   Sm80Tf32TN   fp32 × fp32 → fp32 on tf32 tensor cores, both operands K-major, only where the
-//                layer allows tf32 (TileGemm::allow_tf32): SM80 mma.sync m16n8k8
-//                (HMMA.1688.F32.TF32; the tensor core reads the top 19 bits of each fp32
-//                operand), cp.async 16-byte copies, element loads from a plain K-major smem
-//                layout; 128 threads, 128 × 128 × 16 block tiles (the same 16 KB as bf16).
+//   Sm80Tf32     fp32 × fp32 → fp32 on tf32 tensor cores, each operand K-major or MN-major (the
+//                same GEMMs as Sm80Half16), only where the layer allows tf32
+//                (TileGemm::allow_tf32): SM80 mma.sync m16n8k8 (HMMA.1688.F32.TF32; the tensor
+//                core reads the top 19 bits of each fp32 operand), cp.async 16-byte copies,
+//                element loads from plain (MN-major: padded) smem layouts; 128 threads,
+//                128 × 128 × 16 block tiles.
 //   Simt<...>    every type and layout: FMA per thread (widening bf16 exactly), element copies;
 //                kThreads threads; on the device the fallback, on the CPU the twin.
 #pragma once
@@ -188,52 +189,94 @@ using Sm80Half16TN = Sm80Half16<T16, Major::k, Major::k>;
 using Sm80Bf16TN = Sm80Half16TN<cute::bfloat16_t>;  // HMMA.16816.F32.BF16
 using Sm80F16TN = Sm80Half16TN<cute::half_t>;       // HMMA.16816.F32
 
-// tf32 tensor cores for fp32 operands, both K-major (the forward's GEMMs of an fp32 layer with
-// allow_tf32). The operands are fp32 in memory and tf32 to the MMA (same 32 bits: no conversion
-// pass; the tensor core ignores the low 13 mantissa bits).
-struct Sm80Tf32TN {
+// One fp32 operand of the SM80 tf32 tile, by its contiguous mode: its shared-memory layout
+// for a kRows × kBlockK slice and its gmem → smem partition over 128 threads (16-byte vectors,
+// 4 values along the contiguous mode). Registers are loaded element by element (ldmatrix moves
+// 16-bit values; there is no transposing load for 32-bit ones).
+template <Major kMajor, int kRows, int kBlockK>
+struct Sm80Tf32Operand;
+
+// K-major (x·W1ᵀ's operands): rows of kBlockK floats; 32 rows × 4 threads along K per step.
+template <int kRows, int kBlockK>
+struct Sm80Tf32Operand<Major::k, kRows, kBlockK> {
+  using SmemLayout = cute::Layout<cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>,
+                                  cute::Stride<cute::Int<kBlockK>, cute::_1>>;
+  using CopyThreads =
+      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>;
+  using CopyValues = cute::Layout<cute::Shape<cute::_1, cute::_4>>;
+};
+
+// M- or N-major (the backward's): columns of kRows floats, padded by 4 so that the MMA's
+// fragment reads — 8 rows × 4 k per warp — fall in 32 distinct banks (unpadded, the 4 k of a
+// column share a bank); the pad keeps every column 16-byte aligned for cp.async. 32 threads
+// along the rows × 4 along K per step.
+template <int kRows, int kBlockK>
+struct Sm80Tf32Operand<Major::mn, kRows, kBlockK> {
+  static constexpr int kColumnStride = kRows + 4;
+  static_assert(kColumnStride * sizeof(float) % 16 == 0, "cp.async needs 16-byte columns");
+  using SmemLayout = cute::Layout<cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>,
+                                  cute::Stride<cute::_1, cute::Int<kColumnStride>>>;
+  using CopyThreads =
+      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_1, cute::_32>>;
+  using CopyValues = cute::Layout<cute::Shape<cute::_4, cute::_1>>;
+};
+
+// tf32 tensor cores for fp32 operands, each K-major or MN-major, only where the layer allows
+// tf32 (TileGemm::allow_tf32): the forward's expert GEMMs (both K-major) and the backward's
+// (dy·W2, dz·W1: B N-major; the weight gradients: both MN-major). The operands are fp32 in
+// memory and tf32 to the MMA (same 32 bits: no conversion pass; the tensor core ignores the low
+// 13 mantissa bits). 128 × 128 × 16 block tiles, 2 × 2 warps of m16n8k8.
+template <Major kA, Major kB>
+struct Sm80Tf32 {
   using T = cute::tfloat32_t;
-  static constexpr Major kMajorA = Major::k, kMajorB = Major::k;
+  static constexpr Major kMajorA = kA, kMajorB = kB;
   static constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 16;
   using TiledMma = cute::TiledMMA<cute::MMA_Atom<cute::SM80_16x8x8_F32TF32TF32F32_TN>,
                                   cute::Layout<cute::Shape<cute::_2, cute::_2, cute::_1>>,
                                   cute::Tile<cute::_32, cute::_32, cute::_8>>;
-  using SmemLayoutA = cute::Layout<cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockK>>,
-                                   cute::Stride<cute::Int<kBlockK>, cute::_1>>;
-  using SmemLayoutB = cute::Layout<cute::Shape<cute::Int<kBlockN>, cute::Int<kBlockK>>,
-                                   cute::Stride<cute::Int<kBlockK>, cute::_1>>;
-  // 128 threads: 32 rows × 4 along K, 4 floats (16 bytes) each: one cp.async per vector.
+  using OperandA = Sm80Tf32Operand<kA, kBlockM, kBlockK>;
+  using OperandB = Sm80Tf32Operand<kB, kBlockN, kBlockK>;
+  using SmemLayoutA = typename OperandA::SmemLayout;
+  using SmemLayoutB = typename OperandB::SmemLayout;
   using CopyA = decltype(cute::make_tiled_copy(
       cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>{},
-      cute::Layout<cute::Shape<cute::_1, cute::_4>>{}));
-  using CopyB = CopyA;
+      typename OperandA::CopyThreads{}, typename OperandA::CopyValues{}));
+  using CopyB = decltype(cute::make_tiled_copy(
+      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
+      typename OperandB::CopyThreads{}, typename OperandB::CopyValues{}));
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
   static constexpr int kVector = 4;
-  static constexpr std::size_t kSmemBytes = sizeof(T) * (kBlockM + kBlockN) * kBlockK;
+  static constexpr std::size_t kSmemBytes =
+      sizeof(T) * (cute::cosize(SmemLayoutA{}) + cute::cosize(SmemLayoutB{}));
 };
+using Sm80Tf32TN = Sm80Tf32<Major::k, Major::k>;
 
-// The CPU twin of Sm80Tf32TN: its block tile, smem layout and 16-byte staging partition, with
-// fp32 FMA in place of the tf32 MMA (so it checks the data movement, not tf32 rounding).
-struct Sm80Tf32TNTwin {
+// The CPU twin of Sm80Tf32 (every operand layout it takes): its block tile, smem layouts and
+// 16-byte staging partitions, with fp32 FMA in place of the tf32 MMA (so it checks the data
+// movement, not tf32 rounding).
+template <Major kA, Major kB>
+struct Sm80Tf32Twin {
+  using Device = Sm80Tf32<kA, kB>;
   using T = float;
-  static constexpr Major kMajorA = Major::k, kMajorB = Major::k;
-  static constexpr int kBlockM = Sm80Tf32TN::kBlockM, kBlockN = Sm80Tf32TN::kBlockN,
-                       kBlockK = Sm80Tf32TN::kBlockK;
-  using TiledMma = Simt<T, float, Major::k, Major::k, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
-  using SmemLayoutA = Sm80Tf32TN::SmemLayoutA;
-  using SmemLayoutB = Sm80Tf32TN::SmemLayoutB;
+  static constexpr Major kMajorA = kA, kMajorB = kB;
+  static constexpr int kBlockM = Device::kBlockM, kBlockN = Device::kBlockN,
+                       kBlockK = Device::kBlockK;
+  using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
+  using SmemLayoutA = typename Device::SmemLayoutA;
+  using SmemLayoutB = typename Device::SmemLayoutB;
   using CopyA = decltype(cute::make_tiled_copy(
       cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_4, cute::_1>>{},
-      cute::Layout<cute::Shape<cute::_1, cute::_4>>{}));
-  using CopyB = CopyA;
+      typename Device::OperandA::CopyThreads{}, typename Device::OperandA::CopyValues{}));
+  using CopyB = decltype(cute::make_tiled_copy(
+      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
+      typename Device::OperandB::CopyThreads{}, typename Device::OperandB::CopyValues{}));
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
-  static constexpr int kVector = Sm80Tf32TN::kVector;
-  static constexpr std::size_t kSmemBytes = Sm80Tf32TN::kSmemBytes;
+  static constexpr int kVector = Device::kVector;
+  static constexpr std::size_t kSmemBytes = Device::kSmemBytes;
 };
+using Sm80Tf32TNTwin = Sm80Tf32Twin<Major::k, Major::k>;
 
 // The CPU twin of Sm80Half16 (bf16 and fp16, every operand layout it takes): the same block
 // tile, the same swizzled shared-memory layouts and the same gmem → smem partitions (16-byte
@@ -274,9 +317,11 @@ static_assert(cute::size(Sm80F16TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Sm80Tf32TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Simt<float, float, Major::k, Major::k>::TiledMma{}) == kDeviceThreads);
 
-// Shared memory the device's block tiles need at most (the persistent kernel's allocation).
-inline constexpr std::size_t kDeviceSmemBytes = Sm80Bf16TN::kSmemBytes;
-static_assert(Sm80Tf32TN::kSmemBytes <= kDeviceSmemBytes);
+// Shared memory the device's block tiles need at most (the persistent kernel's allocation):
+// the tf32 tile with two padded MN-major operands (2 × 132 × 16 floats).
+inline constexpr std::size_t kDeviceSmemBytes = Sm80Tf32<Major::mn, Major::mn>::kSmemBytes;
+static_assert(Sm80Bf16TN::kSmemBytes <= kDeviceSmemBytes);
+static_assert(Sm80Tf32<Major::k, Major::mn>::kSmemBytes <= kDeviceSmemBytes);
 
 // Whether a tensor-core configuration takes the task: its operand layouts are the task's, each
 // operand's contiguous extent and leading dimension are whole copy vectors (a vector never
@@ -309,10 +354,13 @@ CUTE_DEVICE void device_tile_gemm(const Group& g, const portable::TileGemm<In, O
     if (tensor_core_fits<NN>(t)) return block_gemm<NN>(g, c, smem, epilogue);
   }
   if constexpr (std::is_same_v<In, float>) {
-    if (t.allow_tf32 && tensor_core_fits<Sm80Tf32TN>(t))
-      return block_gemm<Sm80Tf32TN>(
-          g, reinterpret_cast<const portable::TileGemm<cute::tfloat32_t, Out>&>(t), smem,
-          epilogue);
+    using KK = Sm80Tf32<Major::k, Major::k>;
+    using KN = Sm80Tf32<Major::k, Major::mn>;
+    using NN = Sm80Tf32<Major::mn, Major::mn>;
+    const auto& tf32 = reinterpret_cast<const portable::TileGemm<cute::tfloat32_t, Out>&>(t);
+    if (t.allow_tf32 && tensor_core_fits<KK>(t)) return block_gemm<KK>(g, tf32, smem, epilogue);
+    if (t.allow_tf32 && tensor_core_fits<KN>(t)) return block_gemm<KN>(g, tf32, smem, epilogue);
+    if (t.allow_tf32 && tensor_core_fits<NN>(t)) return block_gemm<NN>(g, tf32, smem, epilogue);
   }
   if (!t.trans_a && t.trans_b)
     return block_gemm<Simt<CIn, Out, Major::k, Major::k>>(g, c, smem, epilogue);

@@ -82,9 +82,10 @@ TEST_F(CudaEngine, EveryActivationInTheFusedEpilogueMatchesTheReference) {
     }
 }
 
-// allow_tf32: the forward's expert GEMMs on tf32 tensor cores (tile::Sm80Tf32TN; H = 64 and
-// P = 80 are multiples of its 4-float vector), within tf32's bound of the fp64 reference, and
-// not bitwise the fp32 result (which they would be if the tf32 tile never ran).
+// allow_tf32: the expert GEMMs of the forward and the backward on tf32 tensor cores
+// (tile::Sm80Tf32; H = 64 and P = 80 are multiples of its 4-float vector), within tf32's bound of
+// the fp64 reference, and not bitwise the fp32 results (which they would be if the tf32 tiles
+// never ran): out for the forward's, dw2 for the backward's MN-major tile.
 TEST_F(CudaEngine, Tf32ExpertGemmsMatchTheReferenceAndDifferFromFp32) {
   for (const int world : {1, 2})
     for (const Activation activation : {Activation::gelu, Activation::swiglu}) {
@@ -100,6 +101,8 @@ TEST_F(CudaEngine, Tf32ExpertGemmsMatchTheReferenceAndDifferFromFp32) {
       const Results fp32_results = run_on_gpu(exact, small_tiles());
       EXPECT_NE(test::relative_l2(tf32_results.ranks[0].out, fp32_results.ranks[0].out), 0.0)
           << what << ": out is bitwise the fp32 one, so the tf32 tile did not run";
+      EXPECT_NE(test::relative_l2(tf32_results.ranks[0].dw2, fp32_results.ranks[0].dw2), 0.0)
+          << what << ": dw2 is bitwise the fp32 one, so the backward's tf32 tile did not run";
     }
 }
 

@@ -3,8 +3,8 @@
 // double-precision loop — odd and partial tiles (m, n, k = 1, 7, 65, 129), every operand layout,
 // accumulate and bias, bf16, fp16 and fp32, the fused activation epilogue (every activation,
 // plain and gated) — plus the device configurations' own block tiles, swizzled shared-memory
-// layouts and 16-byte staging (Sm80Half16Twin for bf16 and fp16 in the forward's and the
-// backward's operand layouts, Sm80Tf32TNTwin for tf32).
+// layouts and 16-byte staging (Sm80Half16Twin for bf16 and fp16, Sm80Tf32Twin for tf32, each
+// in the forward's and the backward's operand layouts).
 // What only the GPU can check — the mma.sync and ldmatrix atoms, cp.async's asynchrony — is
 // left to the device tests.
 #include <gtest/gtest.h>
@@ -286,6 +286,19 @@ TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Tf32TN) {
                         {7, 200, 36, false, true, true, true, 4},
                         {256, 64, 16, false, true, false, true}};
   for (const Case& c : cases) check<Sm80Tf32TNTwin, float>(c, 128);
+}
+
+// The backward's layouts of the tf32 tile: B N-major and both MN-major, whose smem columns are
+// padded (bank spreading): the pad must neither be read as data nor shift a column.
+TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Tf32WithMnMajorOperands) {
+  const Case b_n_major[] = {{129, 132, 20, false, false, false, false},
+                            {7, 200, 36, false, false, true, true, 4}};
+  for (const Case& c : b_n_major) check<Sm80Tf32Twin<Major::k, Major::mn>, float>(c, 128);
+  const Case both_mn_major[] = {{132, 72, 1, true, false, false, false},
+                                {64, 200, 7, true, false, true, false, 4},
+                                {4, 8, 33, true, false, true, true},
+                                {128, 136, 129, true, false, true, false}};
+  for (const Case& c : both_mn_major) check<Sm80Tf32Twin<Major::mn, Major::mn>, float>(c, 128);
 }
 
 }  // namespace
