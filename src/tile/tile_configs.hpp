@@ -113,6 +113,18 @@ struct Simt {
   static constexpr std::size_t kSmemBytes = sizeof(TIn) * (kBM + kBN) * kBK;
 };
 
+// The gmem → smem copy of an operand (its CopyThreads × CopyValues partition of 16-byte
+// vectors): cp.async on the device, a plain 16-byte copy in the CPU twin.
+template <typename T, typename Operand>
+using StagingCopy = decltype(cute::make_tiled_copy(
+    cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
+    typename Operand::CopyThreads{}, typename Operand::CopyValues{}));
+template <typename T, typename Operand>
+using TwinStagingCopy =
+    decltype(cute::make_tiled_copy(cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
+                                   typename Operand::CopyThreads{},
+                                   typename Operand::CopyValues{}));
+
 // One 16-bit operand of the SM80 tensor-core tile, by its contiguous mode: its shared-memory
 // layout for a kRows × kBlockK slice, its gmem → smem partition over 128 threads (16-byte
 // vectors, 8 values along the contiguous mode) and its smem → register atom.
@@ -173,12 +185,8 @@ struct Sm80Half16 {
   using OperandB = Sm80Half16Operand<T, kB, kBlockN, kBlockK>;
   using SmemLayoutA = typename OperandA::SmemLayout;
   using SmemLayoutB = typename OperandB::SmemLayout;
-  using CopyA = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      typename OperandA::CopyThreads{}, typename OperandA::CopyValues{}));
-  using CopyB = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      typename OperandB::CopyThreads{}, typename OperandB::CopyValues{}));
+  using CopyA = StagingCopy<T, OperandA>;
+  using CopyB = StagingCopy<T, OperandB>;
   using S2RAtomA = typename OperandA::S2RAtom;
   using S2RAtomB = typename OperandB::S2RAtom;
   static constexpr int kVector = 8;  // elements per copy vector
@@ -238,12 +246,8 @@ struct Sm80Tf32 {
   using OperandB = Sm80Tf32Operand<kB, kBlockN, kBlockK>;
   using SmemLayoutA = typename OperandA::SmemLayout;
   using SmemLayoutB = typename OperandB::SmemLayout;
-  using CopyA = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      typename OperandA::CopyThreads{}, typename OperandA::CopyValues{}));
-  using CopyB = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::SM80_CP_ASYNC_CACHEGLOBAL<cute::uint128_t>, T>{},
-      typename OperandB::CopyThreads{}, typename OperandB::CopyValues{}));
+  using CopyA = StagingCopy<T, OperandA>;
+  using CopyB = StagingCopy<T, OperandB>;
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
   static constexpr int kVector = 4;
@@ -265,12 +269,8 @@ struct Sm80Tf32Twin {
   using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
   using SmemLayoutA = typename Device::SmemLayoutA;
   using SmemLayoutB = typename Device::SmemLayoutB;
-  using CopyA = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      typename Device::OperandA::CopyThreads{}, typename Device::OperandA::CopyValues{}));
-  using CopyB = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      typename Device::OperandB::CopyThreads{}, typename Device::OperandB::CopyValues{}));
+  using CopyA = TwinStagingCopy<T, typename Device::OperandA>;
+  using CopyB = TwinStagingCopy<T, typename Device::OperandB>;
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
   static constexpr int kVector = Device::kVector;
@@ -293,12 +293,8 @@ struct Sm80Half16Twin {
   using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
   using SmemLayoutA = typename Device::SmemLayoutA;
   using SmemLayoutB = typename Device::SmemLayoutB;
-  using CopyA = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      typename Device::OperandA::CopyThreads{}, typename Device::OperandA::CopyValues{}));
-  using CopyB = decltype(cute::make_tiled_copy(
-      cute::Copy_Atom<cute::UniversalCopy<cute::uint128_t>, T>{},
-      typename Device::OperandB::CopyThreads{}, typename Device::OperandB::CopyValues{}));
+  using CopyA = TwinStagingCopy<T, typename Device::OperandA>;
+  using CopyB = TwinStagingCopy<T, typename Device::OperandB>;
   using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
   using S2RAtomB = S2RAtomA;
   static constexpr int kVector = Device::kVector;
