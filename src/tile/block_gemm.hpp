@@ -95,18 +95,14 @@ struct StoreC {
 // loop instead kept 128 accumulators live across the activation's math and spilled 308 bytes
 // per thread (ptxas, sm_80).
 template <typename T, typename TAcc>
-struct StoreCAndActivate {
-  StoreC<TAcc> store;
+struct StoreCAndActivate : StoreC<TAcc> {
   Activation activation;
   bool gated;
   std::int64_t up;
   T* h;
   std::int64_t ldh;
-  CUTE_HOST_DEVICE void operator()(std::int64_t row, std::int64_t col, TAcc value) const {
-    store(row, col, value);
-  }
   CUTE_HOST_DEVICE void after_store(std::int64_t row, std::int64_t col) const {
-    const TAcc* z = store.c + row * store.ldc + col;
+    const TAcc* z = this->c + row * this->ldc + col;
     h[row * ldh + col] = portable::activated_element<T>(activation, gated, *z, z + up);
   }
 };

@@ -256,50 +256,35 @@ struct Sm80Tf32 {
 };
 using Sm80Tf32TN = Sm80Tf32<Major::k, Major::k>;
 
-// The CPU twin of Sm80Tf32 (every operand layout it takes): its block tile, smem layouts and
-// 16-byte staging partitions, with fp32 FMA in place of the tf32 MMA (so it checks the data
-// movement, not tf32 rounding).
+// The CPU twin of a device tensor-core configuration (Sm80Half16 or Sm80Tf32, every operand
+// layout they take): the same block tile, the same (swizzled or padded) shared-memory layouts and
+// the same gmem → smem partitions (16-byte vectors, each a plain 16-byte copy instead of
+// cp.async), with the FMA of Simt in place of mma.sync and element copies in place of ldmatrix
+// (.trans). It proves on the CPU the staging, swizzle and predication the device runs. T is the
+// element type the twin computes in: the device's, except fp32 for the tf32 tile (the twin checks
+// the data movement, not tf32 rounding).
+template <typename Device, typename T_ = typename Device::T>
+struct Sm80Twin {
+  using T = T_;
+  static constexpr Major kMajorA = Device::kMajorA, kMajorB = Device::kMajorB;
+  static constexpr int kBlockM = Device::kBlockM, kBlockN = Device::kBlockN,
+                       kBlockK = Device::kBlockK;
+  using TiledMma =
+      typename Simt<T, float, kMajorA, kMajorB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
+  using SmemLayoutA = typename Device::SmemLayoutA;
+  using SmemLayoutB = typename Device::SmemLayoutB;
+  using CopyA = TwinStagingCopy<T, typename Device::OperandA>;
+  using CopyB = TwinStagingCopy<T, typename Device::OperandB>;
+  using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
+  using S2RAtomB = S2RAtomA;
+  static constexpr int kVector = Device::kVector;
+  static constexpr std::size_t kSmemBytes = Device::kSmemBytes;
+};
 template <Major kA, Major kB>
-struct Sm80Tf32Twin {
-  using Device = Sm80Tf32<kA, kB>;
-  using T = float;
-  static constexpr Major kMajorA = kA, kMajorB = kB;
-  static constexpr int kBlockM = Device::kBlockM, kBlockN = Device::kBlockN,
-                       kBlockK = Device::kBlockK;
-  using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
-  using SmemLayoutA = typename Device::SmemLayoutA;
-  using SmemLayoutB = typename Device::SmemLayoutB;
-  using CopyA = TwinStagingCopy<T, typename Device::OperandA>;
-  using CopyB = TwinStagingCopy<T, typename Device::OperandB>;
-  using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
-  using S2RAtomB = S2RAtomA;
-  static constexpr int kVector = Device::kVector;
-  static constexpr std::size_t kSmemBytes = Device::kSmemBytes;
-};
+using Sm80Tf32Twin = Sm80Twin<Sm80Tf32<kA, kB>, float>;
 using Sm80Tf32TNTwin = Sm80Tf32Twin<Major::k, Major::k>;
-
-// The CPU twin of Sm80Half16 (bf16 and fp16, every operand layout it takes): the same block
-// tile, the same swizzled shared-memory layouts and the same gmem → smem partitions (16-byte
-// vectors, each a plain 16-byte copy instead of cp.async), with the FMA of Simt in place of
-// mma.sync and element copies in place of ldmatrix (.trans). It proves on the CPU the staging,
-// swizzle and predication the device runs.
 template <typename T16, Major kA, Major kB>
-struct Sm80Half16Twin {
-  using Device = Sm80Half16<T16, kA, kB>;
-  using T = T16;
-  static constexpr Major kMajorA = kA, kMajorB = kB;
-  static constexpr int kBlockM = Device::kBlockM, kBlockN = Device::kBlockN,
-                       kBlockK = Device::kBlockK;
-  using TiledMma = typename Simt<T, float, kA, kB, 128, kBlockM, kBlockN, kBlockK>::TiledMma;
-  using SmemLayoutA = typename Device::SmemLayoutA;
-  using SmemLayoutB = typename Device::SmemLayoutB;
-  using CopyA = TwinStagingCopy<T, typename Device::OperandA>;
-  using CopyB = TwinStagingCopy<T, typename Device::OperandB>;
-  using S2RAtomA = cute::Copy_Atom<cute::UniversalCopy<T>, T>;
-  using S2RAtomB = S2RAtomA;
-  static constexpr int kVector = Device::kVector;
-  static constexpr std::size_t kSmemBytes = Device::kSmemBytes;
-};
+using Sm80Half16Twin = Sm80Twin<Sm80Half16<T16, kA, kB>>;
 template <typename T16>
 using Sm80Half16TNTwin = Sm80Half16Twin<T16, Major::k, Major::k>;
 using Sm80Bf16TNTwin = Sm80Half16TNTwin<cute::bfloat16_t>;

@@ -47,7 +47,8 @@ class BlockGroup {
       tile::device_tile_gemm(*this, t, tile_smem_, tile::StoreC<Out>{t.c, t.ldc, t.accumulate});
   }
 
-  // The activation is the GEMM's epilogue: h is computed from the accumulators in registers.
+  // The activation is the GEMM's epilogue (tile::StoreCAndActivate): each thread writes h from
+  // the z it has just stored, with no second pass of the block over the tile.
   template <typename T, typename Acc>
   __device__ void gemm_activate(const portable::TileGemmActivation<T, Acc>& f) const {
     const portable::TileGemm<T, Acc>& t = f.gemm;
