@@ -3,8 +3,9 @@
 // fp32 with tf32 tensor cores, bf16, fp16; gated and plain activations, bias, aux and z losses,
 // capacity and dropless; a rank with no tokens; results bitwise equal across runs and across
 // grid sizes and roles; passes back to back each equal to a fresh pass; a wait that is never
-// satisfied ends in TimeoutError and the next pass still works. Where no usable GPU is present
-// (CI), every test skips and says why.
+// satisfied ends in TimeoutError and the next pass still works; passes captured in a CUDA graph
+// replay as new passes. Where no usable GPU is present (CI), every test skips and says why.
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -161,6 +162,94 @@ TEST_F(CudaEngine, AWaitNeverSatisfiedTimesOutAndTheNextPassWorks) {
   layer.forward();
   layer.backward();
   expect_matches_reference(problem, layer.results(), "after a timed-out pass");
+}
+
+// A CUDA graph on a stream of the caller's: its runtime errors fail the test with their name.
+class CapturedPasses {
+ public:
+  CapturedPasses() { check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~CapturedPasses() {
+    if (exec_ != nullptr) (void)cudaGraphExecDestroy(exec_);
+    if (graph_ != nullptr) (void)cudaGraphDestroy(graph_);
+    (void)cudaStreamDestroy(stream_);
+  }
+  cudaStream_t stream() const { return stream_; }
+  template <typename Enqueue>
+  void capture(Enqueue&& enqueue) {
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    enqueue();
+    check(cudaStreamEndCapture(stream_, &graph_));
+    check(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  void replay() { check(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  static void check(cudaError_t status) {
+    ASSERT_EQ(status, cudaSuccess) << cudaGetErrorName(status) << ": " << cudaGetErrorString(status);
+  }
+  cudaStream_t stream_ = nullptr;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// Each replay of a captured forward + backward is a pass of its own (numbered on the device),
+// equal bit for bit to the same passes run eagerly — also after the inputs were staged anew,
+// with other token counts, between replays.
+TEST_F(CudaEngine, ACapturedForwardAndBackwardReplayAsNewPasses) {
+  const Config c = gpu_config(DType::bf16, Activation::swiglu, 8, 2);
+  const Problem first = problem_with(c, 2, 1);
+  const Problem second = make_random_problem(c, 2, {45, 181}, 9, true, 0.2, 0.1);
+  CapturedPasses graph;
+  CudaOptions o = small_tiles();
+  o.stream = graph.stream();
+  Layer layer(first, o);
+  EXPECT_EQ(layer.stream(), o.stream);
+  layer.forward();  // the device's pass count is ahead of the capture's
+  layer.stage(first);
+  graph.capture([&] {
+    layer.enqueue_forward();
+    layer.enqueue_backward();
+  });
+  for (const Problem* inputs : {&first, &first, &second, &first}) {
+    layer.stage(*inputs);
+    graph.replay();
+    layer.synchronize();
+    Layer eager(*inputs, small_tiles());
+    eager.forward();
+    eager.backward();
+    expect_bitwise_equal(layer.results(), eager.results(), "a replay of the captured passes");
+  }
+}
+
+// A pass of a replayed graph that times out is reported by the next synchronize(), with the
+// epoch the device gave it; the replays after it work. With the epoch captured as a kernel
+// argument, every replay would be the same pass: all or none would drop their dispatch.
+TEST_F(CudaEngine, AReplayThatTimesOutIsReportedAndTheNextReplayWorks) {
+  Config c = gpu_config(DType::fp32, Activation::relu, 4, 2);
+  c.wait_timeout_s = 0.5;
+  const Problem problem = make_random_problem(c, 2, {20, 17}, 4, true);
+  CapturedPasses graph;
+  CudaOptions o = small_tiles();
+  o.stream = graph.stream();
+  o.faults.drop_dispatch_from_rank = 1;
+  o.faults.drop_dispatch_in_pass = 3;  // the second replay's pass (the eager forward is pass 1)
+  Layer layer(problem, o);
+  layer.forward();
+  layer.stage(problem);
+  graph.capture([&] { layer.enqueue_forward(); });
+  graph.replay();
+  layer.synchronize();
+  graph.replay();
+  try {
+    layer.synchronize();
+    ADD_FAILURE() << "pass 3 drops rank 1's dispatch and must time out";
+  } catch (const TimeoutError& e) {
+    EXPECT_TRUE(test::contains_all(e.what(), {"from rank 1", "signal epoch 3"})) << e.what();
+  }
+  graph.replay();
+  layer.synchronize();
+  layer.backward(problem);
+  expect_matches_reference(problem, layer.results(), "the replay after a timed-out one");
 }
 
 TEST_F(CudaEngine, RefusesAGridThatCannotBeCoResident) {

@@ -1,8 +1,10 @@
 // cuda::Layer: the host side of the GPU engine. It checks the device, plans the persistent grid
 // (grid_plan.hpp) from the kernel's measured occupancy, lays out one device allocation for every
 // rank's symmetric and private areas, its groups' scratch and the program's fixed state, and
-// runs each pass as one cooperative launch on the layer's stream: inputs copied in, the launch,
-// one stream synchronisation, the failure record read, outputs copied out. Host code only; the
+// runs each pass as one cooperative launch on the layer's stream. A pass has three steps, which
+// forward()/backward() run in a row and a caller capturing a CUDA graph runs apart: inputs staged
+// (copied in), the pass enqueued (no host synchronisation: capturable), and its completion (one
+// stream synchronisation, the failure record read, outputs copied out). Host code only; the
 // kernel is instantiated in kernels.cu.
 #include "engine/cuda/cuda_layer.hpp"
 
@@ -17,6 +19,7 @@
 
 #include "engine/cuda/grid_plan.hpp"
 #include "engine/cuda/kernels.hpp"
+#include "engine/cuda/pass_clock.hpp"
 #include "flashmoe/error.hpp"
 #include "platform/cuda/cuda_check.hpp"
 #include "platform/cuda/device_memory.hpp"
@@ -113,6 +116,14 @@ std::size_t bytes_of(const Shape& shape, std::size_t element) {
 struct Layer::Impl {
   virtual ~Impl() = default;
   virtual void run(runtime::PassKind kind, const Problem& inputs) = 0;
+  virtual void stage(const Problem& inputs) = 0;
+  virtual void enqueue(runtime::PassKind kind) = 0;
+  virtual void synchronize(ResultCopies copies) = 0;
+  virtual void* stream() const = 0;
+  virtual void stage_device(const DeviceInputs& inputs) = 0;
+  virtual void use_stream(void* stream) = 0;
+  virtual DeviceResult result(std::string_view name, int rank) const = 0;
+  virtual void copy_result(std::string_view name, int rank, void* destination) const = 0;
   virtual const Results& results() const = 0;
   virtual std::string describe() const = 0;
   const Problem* problem = nullptr;
@@ -133,17 +144,11 @@ class LayerImpl final : public Layer::Impl {
   };
 
  public:
-  LayerImpl(const Problem& problem, const CudaOptions& options)
-      : config_(problem.config), world_(problem.world_size), options_(options) {
-    this->problem = &problem;
+  LayerImpl(const Config& config, int world, const CudaOptions& options)
+      : config_(config), world_(world), options_(options) {
     FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
     FLASHMOE_CUDA_CHECK(cudaGetDeviceProperties(&device_, options_.device));
-    if (options_.stream != nullptr) {
-      stream_ = static_cast<cudaStream_t>(options_.stream);
-    } else {
-      FLASHMOE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-      own_stream_ = true;
-    }
+    stream_ = options_.stream != nullptr ? static_cast<cudaStream_t>(options_.stream) : own_stream();
     FLASHMOE_CUDA_CHECK(cudaEventCreate(&begin_));
     FLASHMOE_CUDA_CHECK(cudaEventCreate(&end_));
 
@@ -172,7 +177,7 @@ class LayerImpl final : public Layer::Impl {
     (void)cudaStreamSynchronize(stream_);
     (void)cudaEventDestroy(begin_);
     (void)cudaEventDestroy(end_);
-    if (own_stream_) (void)cudaStreamDestroy(stream_);
+    if (own_stream_ != nullptr) (void)cudaStreamDestroy(own_stream_);
   }
 
   const Results& results() const override { return results_; }
@@ -189,52 +194,195 @@ class LayerImpl final : public Layer::Impl {
   void run(runtime::PassKind kind, const Problem& inputs) override {
     const bool forward = kind == runtime::PassKind::forward;
     check_inputs(inputs, forward);
+    stage_inputs(inputs, /*with_dout=*/!forward);
+    FLASHMOE_CUDA_CHECK(cudaEventRecord(begin_, stream_));
+    enqueue(kind);
+    FLASHMOE_CUDA_CHECK(cudaEventRecord(end_, stream_));
+    complete(forward, !forward);
+    float milliseconds = 0.0f;
+    FLASHMOE_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, begin_, end_));
+    results_.seconds[forward ? "forward" : "backward"] = milliseconds * 1e-3;
+  }
+
+  void stage(const Problem& inputs) override {
+    check_inputs(inputs, /*forward=*/true);
+    stage_inputs(inputs, /*with_dout=*/true);
+  }
+
+  void enqueue(runtime::PassKind kind) override {
+    const bool forward = kind == runtime::PassKind::forward;
+    FLASHMOE_CHECK(staged_, "cuda engine: no inputs staged for the ", forward ? "forward" : "backward",
+                   " (call stage() first)");
     FLASHMOE_CHECK(forward || forwards_ > 0,
                    "cuda engine: a backward needs a forward before it (none ran yet)");
+    FLASHMOE_CHECK(forward || dout_staged_,
+                   "cuda engine: the backward's dout is not staged (a rank's dout is undefined)");
     FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
-    const runtime::PassDescriptor pass{++epoch_, kind, forward ? forwards_++ : forwards_ - 1};
-    upload_inputs(inputs, forward);
-    std::vector<runtime::PassBinding<T>> bindings(static_cast<std::size_t>(world_));
-    for (int r = 0; r < world_; ++r) bindings[static_cast<std::size_t>(r)] = bind(inputs, r);
-    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(workspace_.at(bindings_at_), bindings.data(),
-                                        bindings.size() * sizeof(bindings[0]),
-                                        cudaMemcpyHostToDevice, stream_));
-    // The previous pass ended (its stream was synchronised): nothing on the device touches the
-    // record until this launch, which the stores below precede.
-    failure_.host() = FailureRecord{};
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-
     WorldLaunch<T> launch;
     launch.fixed = reinterpret_cast<const State*>(workspace_.at(fixed_at_));
     launch.bindings = reinterpret_cast<const runtime::PassBinding<T>*>(workspace_.at(bindings_at_));
-    launch.pass = pass;
+    launch.clock = reinterpret_cast<PassClock*>(workspace_.at(clock_at_));
     launch.settings = settings_;
     launch.blocks_per_rank = plan_.blocks_per_rank;
     launch.scratch = workspace_.at(scratch_at_);
     launch.failure = failure_.device();
-    FLASHMOE_CUDA_CHECK(cudaEventRecord(begin_, stream_));
-    const cudaError_t launched = launch_pass(launch, plan_.grid_blocks, stream_);
+    const cudaError_t launched = launch_pass(launch, kind, plan_.grid_blocks, stream_);
     FLASHMOE_CHECK(launched == cudaSuccess, "cuda engine: the persistent kernel's launch (",
                    plan_.describe(), ") failed: ", cudaGetErrorName(launched), ": ",
                    cudaGetErrorString(launched));
-    FLASHMOE_CUDA_CHECK(cudaEventRecord(end_, stream_));
-    const cudaError_t ended = cudaStreamSynchronize(stream_);
-    FLASHMOE_CHECK(ended == cudaSuccess, "cuda engine: the ", forward ? "forward" : "backward",
-                   " pass (epoch ", pass.epoch, ") failed on the device: ",
-                   cudaGetErrorName(ended), ": ", cudaGetErrorString(ended),
-                   " (a broken invariant traps the kernel after printing what broke; the CUDA "
-                   "context is unusable after this)");
-    const FailureRecord& failed = failure_.host();
-    if (failed.claimed != 0)
-      throw TimeoutError(runtime::timeout_message(failed.rank, config_.wait_timeout_s, kind,
-                                                  failed.epoch, failed.waited_for));
-    float milliseconds = 0.0f;
-    FLASHMOE_CUDA_CHECK(cudaEventElapsedTime(&milliseconds, begin_, end_));
-    results_.seconds[forward ? "forward" : "backward"] = milliseconds * 1e-3;
-    download_outputs(inputs, forward);
+    (forward ? forwards_ : backwards_) += 1;
+  }
+
+  void synchronize(ResultCopies copies) override {
+    if (copies == ResultCopies::all) {
+      complete(forwards_ > 0, backwards_ > 0);
+    } else {
+      complete(false, false);
+      if (forwards_ > 0) download_counts_and_losses();
+    }
+  }
+
+  void* stream() const override { return stream_; }
+
+  void stage_device(const DeviceInputs& inputs) override {
+    FLASHMOE_CHECK(inputs.ranks.size() == static_cast<std::size_t>(world_), "cuda engine: ",
+                   inputs.ranks.size(), " ranks' device inputs for a layer of ", world_);
+    FLASHMOE_CHECK(inputs.wg != nullptr, "cuda engine: the device inputs have no wg");
+    std::vector<runtime::PassBinding<T>> bindings(static_cast<std::size_t>(world_));
+    std::vector<std::int64_t> tokens(static_cast<std::size_t>(world_));
+    bool dout = true;
+    for (int r = 0; r < world_; ++r) {
+      const DeviceRankInputs& in = inputs.ranks[static_cast<std::size_t>(r)];
+      FLASHMOE_CHECK(in.tokens >= 0 && in.tokens <= config_.max_tokens, "cuda engine: rank ", r,
+                     " has ", in.tokens, " tokens; allowed 0..", config_.max_tokens,
+                     " (max_tokens)");
+      FLASHMOE_CHECK(in.w1 != nullptr && in.w2 != nullptr && (in.x != nullptr || in.tokens == 0),
+                     "cuda engine: rank ", r, "'s device inputs lack x, w1 or w2");
+      FLASHMOE_CHECK((in.b1 != nullptr) == config_.bias && (in.b2 != nullptr) == config_.bias,
+                     "cuda engine: rank ", r, "'s b1 and b2 must ",
+                     config_.bias ? "both be given (bias = true)" : "be null (bias = false)");
+      runtime::PassBinding<T>& b = bindings[static_cast<std::size_t>(r)];
+      b = output_binding(r);
+      b.tokens = in.tokens;
+      b.x = static_cast<const T*>(in.x);
+      b.wg = static_cast<const T*>(inputs.wg);
+      b.w1 = static_cast<const T*>(in.w1);
+      b.w2 = static_cast<const T*>(in.w2);
+      b.b1 = static_cast<const T*>(in.b1);
+      b.b2 = static_cast<const T*>(in.b2);
+      b.dout = static_cast<const T*>(in.dout);
+      b.d_aux = inputs.d_aux;
+      b.d_z = inputs.d_z;
+      tokens[static_cast<std::size_t>(r)] = in.tokens;
+      dout = dout && (in.dout != nullptr || in.tokens == 0);
+    }
+    upload_bindings(bindings, std::move(tokens), dout);
+  }
+
+  void use_stream(void* stream) override {
+    const cudaStream_t next = stream != nullptr ? static_cast<cudaStream_t>(stream) : own_stream();
+    if (next == stream_) return;
+    // The passes on the previous stream end before any on the next one begins: one layer's
+    // passes share its workspace and never overlap.
+    FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    stream_ = next;
+  }
+
+  DeviceResult result(std::string_view name, int rank) const override {
+    FLASHMOE_CHECK(rank >= 0 && rank < world_, "cuda engine: rank ", rank, " of a layer of ",
+                   world_);
+    FLASHMOE_CHECK(staged_, "cuda engine: no pass has run, so there is no result ", name);
+    const Config& c = config_;
+    const RankIo& io = rank_io_[static_cast<std::size_t>(rank)];
+    const std::int64_t S = staged_tokens_[static_cast<std::size_t>(rank)];
+    const std::int64_t H = c.hidden, E = c.experts, k = c.top_k, P = c.ffn;
+    const std::int64_t R = c.w1_rows(), L = c.local_experts(world_);
+    const ElementType acc = element_type_of<Acc>();
+    const auto view = [&](std::size_t at, ElementType type, Shape shape) {
+      return DeviceResult{io_.at(at), type, std::move(shape)};
+    };
+    if (name == "out") return view(io.out, acc, {S, H});
+    if (name == "topk_index") return view(io.topk_index, ElementType::i32, {S, k});
+    if (name == "topk_weight") return view(io.topk_weight, acc, {S, k});
+    if (name == "kept") return view(io.kept, ElementType::u8, {S, k});
+    if (name == "dx") return view(io.dx, acc, {S, H});
+    if (name == "dwg") return view(io.dwg, acc, {E, H});
+    if (name == "dw1") return view(io.dw1, acc, {L, R, H});
+    if (name == "dw2") return view(io.dw2, acc, {L, H, P});
+    if (c.bias && name == "db1") return view(io.db1, acc, {L, R});
+    if (c.bias && name == "db2") return view(io.db2, acc, {L, H});
+    FLASHMOE_FAIL("cuda engine: no result '", name, "'", c.bias ? "" : " (bias = false)",
+                  "; allowed: out, topk_index, topk_weight, kept, dx, dwg, dw1, dw2",
+                  c.bias ? ", db1, db2" : "");
+  }
+
+  void copy_result(std::string_view name, int rank, void* destination) const override {
+    const DeviceResult r = result(name, rank);
+    if (r.bytes() == 0) return;
+    FLASHMOE_CHECK(destination != nullptr, "cuda engine: no destination for result ", name);
+    FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
+    FLASHMOE_CUDA_CHECK(
+        cudaMemcpyAsync(destination, r.data, r.bytes(), cudaMemcpyDeviceToDevice, stream_));
   }
 
  private:
+  // Copies the inputs of the passes that follow to the device: the tensors (dout too when
+  // with_dout) and every rank's binding (token count, loss gradients, where each tensor is).
+  // Host to device from pageable memory: the copies have left the host buffers when this returns,
+  // so the caller may change them; not capturable in a CUDA graph.
+  void stage_inputs(const Problem& inputs, bool with_dout) {
+    FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
+    upload_inputs(inputs, with_dout);
+    std::vector<runtime::PassBinding<T>> bindings(static_cast<std::size_t>(world_));
+    std::vector<std::int64_t> tokens(static_cast<std::size_t>(world_));
+    bool dout = with_dout;
+    for (int r = 0; r < world_; ++r) {
+      bindings[static_cast<std::size_t>(r)] = bind(inputs, r);
+      tokens[static_cast<std::size_t>(r)] = inputs.tokens(r);
+      dout = dout && inputs.ranks[static_cast<std::size_t>(r)].dout.defined();
+    }
+    upload_bindings(bindings, std::move(tokens), dout);
+  }
+
+  // The ranks' bindings of the passes that follow, and what the host keeps of them.
+  void upload_bindings(const std::vector<runtime::PassBinding<T>>& bindings,
+                       std::vector<std::int64_t> tokens, bool dout) {
+    FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
+    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(workspace_.at(bindings_at_), bindings.data(),
+                                        bindings.size() * sizeof(bindings[0]),
+                                        cudaMemcpyHostToDevice, stream_));
+    FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `bindings` belongs to the caller
+    staged_tokens_ = std::move(tokens);
+    dout_staged_ = dout;
+    staged_ = true;
+  }
+
+  cudaStream_t own_stream() {
+    if (own_stream_ == nullptr)
+      FLASHMOE_CUDA_CHECK(cudaStreamCreateWithFlags(&own_stream_, cudaStreamNonBlocking));
+    return own_stream_;
+  }
+
+  // Waits for every pass on the stream, throws the first failure recorded since the last wait,
+  // then copies the forward's outputs and (or) the backward's gradients into results_.
+  void complete(bool forward_outputs, bool gradients) {
+    const cudaError_t ended = cudaStreamSynchronize(stream_);
+    FLASHMOE_CHECK(ended == cudaSuccess, "cuda engine: a pass failed on the device: ",
+                   cudaGetErrorName(ended), ": ", cudaGetErrorString(ended),
+                   " (a broken invariant traps the kernel after printing what broke; the CUDA "
+                   "context is unusable after this)");
+    // Nothing on the stream touches the record now: read it, and clear it for the passes that
+    // follow (first failure wins until the host has read it; persistent_kernel.cuh).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const FailureRecord failed = failure_.host();
+    failure_.host() = FailureRecord{};
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (failed.claimed != 0)
+      throw TimeoutError(runtime::timeout_message(failed.rank, config_.wait_timeout_s,
+                                                  failed.kind, failed.epoch, failed.waited_for));
+    download_outputs(forward_outputs, gradients);
+  }
+
   void allocate_workspace() {
     Arena a;
     const auto W = static_cast<std::size_t>(world_);
@@ -243,12 +391,13 @@ class LayerImpl final : public Layer::Impl {
     scratch_at_ =
         a.add(W * static_cast<std::size_t>(plan_.processor_groups) * layout_.group_scratch_bytes);
     abort_at_ = a.add(sizeof(std::uint64_t));
+    clock_at_ = a.add(sizeof(PassClock));
     table_at_ = a.add(W * sizeof(std::byte*));
     fixed_at_ = a.add(W * sizeof(State));
     bindings_at_ = a.add(W * sizeof(runtime::PassBinding<T>));
     workspace_bytes_ = a.bytes();
     workspace_ = DeviceMemory(workspace_bytes_);
-    // Everything starts at zero: signals, counters, pass words, the abort word.
+    // Everything starts at zero: signals, counters, pass words, the abort word, the pass clock.
     FLASHMOE_CUDA_CHECK(cudaMemsetAsync(workspace_.at(0), 0, workspace_bytes_, stream_));
 
     std::vector<std::byte*> buffers(W);
@@ -274,22 +423,23 @@ class LayerImpl final : public Layer::Impl {
   }
 
   // Inputs and outputs at their largest (max_tokens rows), so passes of any token count reuse
-  // them.
+  // them. The outputs are allocated now; the inputs (the weights among them) only when stage()
+  // first copies inputs in: passes on the caller's device tensors (stage_device) never need them.
   void allocate_io() {
-    Arena a;
+    Arena in, a;
     const Config& c = config_;
     const std::int64_t T_ = c.max_tokens, H = c.hidden, E = c.experts, k = c.top_k, P = c.ffn;
     const std::int64_t R = c.w1_rows(), L = c.local_experts(world_);
     const std::size_t s = sizeof(T), acc = sizeof(Acc);
-    wg_at_ = a.add(bytes_of({E, H}, s));
+    wg_at_ = in.add(bytes_of({E, H}, s));
     for (int r = 0; r < world_; ++r) {
       RankIo io{};
-      io.x = a.add(bytes_of({T_, H}, s));
-      io.w1 = a.add(bytes_of({L, R, H}, s));
-      io.b1 = a.add(bytes_of({L, R}, s));
-      io.w2 = a.add(bytes_of({L, H, P}, s));
-      io.b2 = a.add(bytes_of({L, H}, s));
-      io.dout = a.add(bytes_of({T_, H}, s));
+      io.x = in.add(bytes_of({T_, H}, s));
+      io.w1 = in.add(bytes_of({L, R, H}, s));
+      io.b1 = in.add(bytes_of({L, R}, s));
+      io.w2 = in.add(bytes_of({L, H, P}, s));
+      io.b2 = in.add(bytes_of({L, H}, s));
+      io.dout = in.add(bytes_of({T_, H}, s));
       io.out = a.add(bytes_of({T_, H}, acc));
       io.dx = a.add(bytes_of({T_, H}, acc));
       io.dwg = a.add(bytes_of({E, H}, acc));
@@ -305,6 +455,7 @@ class LayerImpl final : public Layer::Impl {
       io.losses = a.add(2 * sizeof(double));
       rank_io_.push_back(io);
     }
+    input_bytes_ = in.bytes();
     io_ = DeviceMemory(a.bytes());
   }
 
@@ -328,11 +479,12 @@ class LayerImpl final : public Layer::Impl {
 
   void upload(std::size_t at, const HostTensor& tensor) {
     if (!tensor.defined() || tensor.nbytes() == 0) return;
-    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(io_.at(at), tensor.raw(), tensor.nbytes(),
+    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(inputs_.at(at), tensor.raw(), tensor.nbytes(),
                                         cudaMemcpyHostToDevice, stream_));
   }
 
-  void upload_inputs(const Problem& inputs, bool forward) {
+  void upload_inputs(const Problem& inputs, bool with_dout) {
+    if (inputs_.bytes() == 0) inputs_ = DeviceMemory(input_bytes_);
     upload(wg_at_, inputs.wg);
     for (int r = 0; r < world_; ++r) {
       const RankInputs& in = inputs.ranks[static_cast<std::size_t>(r)];
@@ -344,15 +496,15 @@ class LayerImpl final : public Layer::Impl {
         upload(io.b1, in.b1);
         upload(io.b2, in.b2);
       }
-      if (!forward) upload(io.dout, in.dout);
+      if (with_dout) upload(io.dout, in.dout);
     }
   }
 
+  // Rank r's binding to the inputs stage() copied into the layer's own buffers.
   runtime::PassBinding<T> bind(const Problem& inputs, int r) const {
     const RankIo& io = rank_io_[static_cast<std::size_t>(r)];
-    const auto in = [&](std::size_t at) { return reinterpret_cast<const T*>(io_.at(at)); };
-    const auto out = [&](std::size_t at) { return reinterpret_cast<Acc*>(io_.at(at)); };
-    runtime::PassBinding<T> b;
+    const auto in = [&](std::size_t at) { return reinterpret_cast<const T*>(inputs_.at(at)); };
+    runtime::PassBinding<T> b = output_binding(r);
     b.tokens = inputs.tokens(r);
     b.x = in(io.x);
     b.wg = in(wg_at_);
@@ -363,6 +515,14 @@ class LayerImpl final : public Layer::Impl {
     b.dout = in(io.dout);
     b.d_aux = inputs.d_aux;
     b.d_z = inputs.d_z;
+    return b;
+  }
+
+  // Rank r's binding with its outputs (the layer's own buffers) set and no inputs.
+  runtime::PassBinding<T> output_binding(int r) const {
+    const RankIo& io = rank_io_[static_cast<std::size_t>(r)];
+    const auto out = [&](std::size_t at) { return reinterpret_cast<Acc*>(io_.at(at)); };
+    runtime::PassBinding<T> b;
     b.out = out(io.out);
     b.dx = out(io.dx);
     b.dwg = out(io.dwg);
@@ -386,34 +546,24 @@ class LayerImpl final : public Layer::Impl {
                                           cudaMemcpyDeviceToHost, stream_));
   }
 
-  void download_outputs(const Problem& inputs, bool forward) {
+  // Of the staged token counts: the passes' since the inputs were last staged.
+  void download_outputs(bool forward_outputs, bool gradients) {
     const Config& c = config_;
     const ElementType acc = element_type_of<Acc>();
     const std::int64_t H = c.hidden, E = c.experts, k = c.top_k, P = c.ffn;
     const std::int64_t R = c.w1_rows(), L = c.local_experts(world_);
     results_.ranks.resize(static_cast<std::size_t>(world_));
-    std::vector<double> losses(2 * static_cast<std::size_t>(world_));
     for (int r = 0; r < world_; ++r) {
       RankOutputs& o = results_.ranks[static_cast<std::size_t>(r)];
       const RankIo& io = rank_io_[static_cast<std::size_t>(r)];
-      const std::int64_t S = inputs.tokens(r);
-      if (forward) {
+      const std::int64_t S = staged_tokens_[static_cast<std::size_t>(r)];
+      if (forward_outputs) {
         download(o.out, acc, {S, H}, io.out);
         download(o.routing.topk_index, ElementType::i32, {S, k}, io.topk_index);
         download(o.routing.topk_weight, acc, {S, k}, io.topk_weight);
         download(o.routing.kept, ElementType::u8, {S, k}, io.kept);
-        o.routing.routed.assign(static_cast<std::size_t>(E), 0);
-        o.routing.accepted.assign(static_cast<std::size_t>(E), 0);
-        FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(o.routing.routed.data(), io_.at(io.routed),
-                                            static_cast<std::size_t>(E) * sizeof(std::int64_t),
-                                            cudaMemcpyDeviceToHost, stream_));
-        FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(o.routing.accepted.data(), io_.at(io.accepted),
-                                            static_cast<std::size_t>(E) * sizeof(std::int64_t),
-                                            cudaMemcpyDeviceToHost, stream_));
-        FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(&losses[2 * static_cast<std::size_t>(r)],
-                                            io_.at(io.losses), 2 * sizeof(double),
-                                            cudaMemcpyDeviceToHost, stream_));
-      } else {
+      }
+      if (gradients) {
         download(o.dx, acc, {S, H}, io.dx);
         download(o.dwg, acc, {E, H}, io.dwg);
         download(o.dw1, acc, {L, R, H}, io.dw1);
@@ -424,8 +574,35 @@ class LayerImpl final : public Layer::Impl {
         }
       }
     }
+    if (forward_outputs) {
+      download_counts_and_losses();  // synchronises the stream
+    } else {
+      FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+  }
+
+  // The forward's routing counts and losses of every rank, into results_ (and the tensor copies
+  // enqueued before them: this synchronises the stream).
+  void download_counts_and_losses() {
+    const auto E = static_cast<std::size_t>(config_.experts);
+    results_.ranks.resize(static_cast<std::size_t>(world_));
+    std::vector<double> losses(2 * static_cast<std::size_t>(world_));
+    for (int r = 0; r < world_; ++r) {
+      RankOutputs& o = results_.ranks[static_cast<std::size_t>(r)];
+      const RankIo& io = rank_io_[static_cast<std::size_t>(r)];
+      o.routing.routed.assign(E, 0);
+      o.routing.accepted.assign(E, 0);
+      FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(o.routing.routed.data(), io_.at(io.routed),
+                                          E * sizeof(std::int64_t), cudaMemcpyDeviceToHost,
+                                          stream_));
+      FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(o.routing.accepted.data(), io_.at(io.accepted),
+                                          E * sizeof(std::int64_t), cudaMemcpyDeviceToHost,
+                                          stream_));
+      FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(&losses[2 * static_cast<std::size_t>(r)],
+                                          io_.at(io.losses), 2 * sizeof(double),
+                                          cudaMemcpyDeviceToHost, stream_));
+    }
     FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    if (!forward) return;
     for (int r = 0; r < world_; ++r) {
       RankOutputs& o = results_.ranks[static_cast<std::size_t>(r)];
       o.aux_loss = losses[2 * static_cast<std::size_t>(r)];
@@ -437,8 +614,8 @@ class LayerImpl final : public Layer::Impl {
   int world_;
   CudaOptions options_;
   cudaDeviceProp device_{};
-  cudaStream_t stream_ = nullptr;
-  bool own_stream_ = false;
+  cudaStream_t stream_ = nullptr;      // the passes' stream
+  cudaStream_t own_stream_ = nullptr;  // the layer's own stream, once one was needed
   cudaEvent_t begin_ = nullptr, end_ = nullptr;
   KernelResources resources_;
   GridPlan plan_;
@@ -447,39 +624,50 @@ class LayerImpl final : public Layer::Impl {
 
   DeviceMemory workspace_;
   std::size_t workspace_bytes_ = 0;
-  std::size_t symmetric_at_ = 0, private_at_ = 0, scratch_at_ = 0, abort_at_ = 0, table_at_ = 0,
-              fixed_at_ = 0, bindings_at_ = 0;
-  DeviceMemory io_;
-  std::size_t wg_at_ = 0;
+  std::size_t symmetric_at_ = 0, private_at_ = 0, scratch_at_ = 0, abort_at_ = 0, clock_at_ = 0,
+              table_at_ = 0, fixed_at_ = 0, bindings_at_ = 0;
+  DeviceMemory io_;      // the outputs
+  DeviceMemory inputs_;  // what stage() copies in: allocated by the first stage()
+  std::size_t input_bytes_ = 0, wg_at_ = 0;
   std::vector<RankIo> rank_io_;
   MappedHost<FailureRecord> failure_;
 
+  // What the host staged (stage_inputs) and enqueued. The device counts the passes themselves
+  // (PassClock): graph replays are passes the host never sees.
+  bool staged_ = false, dout_staged_ = false;
+  std::vector<std::int64_t> staged_tokens_;
+  std::uint64_t forwards_ = 0, backwards_ = 0;  // enqueued through this layer
+
   Results results_;
-  std::uint32_t epoch_ = 0, forwards_ = 0;
 };
 
 }  // namespace
 
-Layer::Layer(const Problem& problem, CudaOptions options) {
+Layer::Layer(const Problem& problem, CudaOptions options)
+    : Layer(problem.config, problem.world_size, options) {
+  validate_problem(problem);
+  impl_->problem = &problem;
+}
+
+Layer::Layer(const Config& config, int world_size, CudaOptions options) {
   if (const std::string reason = unavailable_reason(options.device); !reason.empty())
     throw Error("backend cuda: " + reason);
-  validate(problem.config, problem.world_size);
-  validate_problem(problem);
-  switch (problem.config.dtype) {
+  validate(config, world_size);
+  switch (config.dtype) {
     case DType::fp64:
-      impl_ = std::make_unique<LayerImpl<double>>(problem, options);
+      impl_ = std::make_unique<LayerImpl<double>>(config, world_size, options);
       return;
     case DType::fp32:
-      impl_ = std::make_unique<LayerImpl<float>>(problem, options);
+      impl_ = std::make_unique<LayerImpl<float>>(config, world_size, options);
       return;
     case DType::bf16:
-      impl_ = std::make_unique<LayerImpl<bfloat16>>(problem, options);
+      impl_ = std::make_unique<LayerImpl<bfloat16>>(config, world_size, options);
       return;
     case DType::fp16:
-      impl_ = std::make_unique<LayerImpl<float16>>(problem, options);
+      impl_ = std::make_unique<LayerImpl<float16>>(config, world_size, options);
       return;
   }
-  FLASHMOE_FAIL("dtype ", static_cast<int>(problem.config.dtype), " is not a dtype");
+  FLASHMOE_FAIL("dtype ", static_cast<int>(config.dtype), " is not a dtype");
 }
 
 Layer::~Layer() = default;
@@ -493,10 +681,49 @@ void Layer::backward(const Problem& inputs) {
   impl_->run(runtime::PassKind::backward, inputs);
 }
 void Layer::forward() {
-  forward(*impl_->problem);
+  forward(own_problem());
+}
+void Layer::stage(const Problem& inputs) {
+  impl_->stage(inputs);
+}
+void Layer::enqueue_forward() {
+  impl_->enqueue(runtime::PassKind::forward);
+}
+void Layer::enqueue_backward() {
+  impl_->enqueue(runtime::PassKind::backward);
+}
+void Layer::synchronize(ResultCopies copies) {
+  impl_->synchronize(copies);
+}
+void* Layer::stream() const {
+  return impl_->stream();
+}
+void Layer::stage_device(const DeviceInputs& inputs) {
+  impl_->stage_device(inputs);
+}
+void Layer::use_stream(void* stream) {
+  impl_->use_stream(stream);
+}
+DeviceResult Layer::result(std::string_view name, int rank) const {
+  return impl_->result(name, rank);
+}
+void Layer::copy_result(std::string_view name, int rank, void* destination) const {
+  impl_->copy_result(name, rank, destination);
+}
+
+std::size_t DeviceResult::bytes() const {
+  std::size_t n = element_size(type);
+  for (const std::int64_t d : shape) n *= static_cast<std::size_t>(d);
+  return n;
 }
 void Layer::backward() {
-  backward(*impl_->problem);
+  backward(own_problem());
+}
+const Problem& Layer::own_problem() const {
+  FLASHMOE_CHECK(impl_->problem != nullptr,
+                 "cuda engine: this layer was made without a problem; pass the inputs (forward(inputs), "
+                 "stage() or stage_device())");
+  return *impl_->problem;
 }
 const Results& Layer::results() const {
   return impl_->results();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "runtime/rank_state.hpp"
 #include "runtime/subscriber.hpp"
 
 namespace flashmoe::cuda {
@@ -15,6 +16,7 @@ struct FailureRecord {
   // so the record is one failure's, never a mix of two.
   std::uint32_t claimed = 0;
   std::uint32_t epoch = 0;  // the pass that failed
+  runtime::PassKind kind = runtime::PassKind::forward;
   std::int32_t rank = -1;
   std::int32_t block = -1;  // the block (participant) of that rank
   runtime::WaitDescription waited_for;

@@ -33,21 +33,47 @@ const char* built_architectures() {
   return FLASHMOE_CUDA_ARCH_LIST;
 }
 
+namespace {
+
+// Numbers the pass that the persistent kernel launched next on the stream runs (one thread;
+// pass_clock.hpp). The kernel boundary orders its stores before that launch's reads.
+__global__ void begin_pass_kernel(PassClock* clock, runtime::PassKind kind) {
+  begin_pass(*clock, kind);
+}
+
+}  // namespace
+
 template <typename T>
-cudaError_t launch_pass(const WorldLaunch<T>& launch, int grid_blocks, cudaStream_t stream) {
-  void* arguments[] = {const_cast<WorldLaunch<T>*>(&launch)};
-  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_pass_kernel<T>),
-                                     dim3(static_cast<unsigned>(grid_blocks)), dim3(kBlockThreads),
-                                     arguments, 0, stream);
+cudaError_t launch_pass(const WorldLaunch<T>& launch, runtime::PassKind kind, int grid_blocks,
+                        cudaStream_t stream) {
+  begin_pass_kernel<<<1, 1, 0, stream>>>(launch.clock, kind);
+  if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+  // cudaLaunchKernelEx with the cooperative attribute rather than cudaLaunchCooperativeKernel:
+  // the attribute is valid for graph nodes, so a stream capture records a cooperative node.
+  cudaLaunchAttribute cooperative{};
+  cooperative.id = cudaLaunchAttributeCooperative;
+  cooperative.val.cooperative = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(grid_blocks));
+  config.blockDim = dim3(kBlockThreads);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  config.attrs = &cooperative;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, persistent_pass_kernel<T>, launch);
 }
 
 template KernelResources kernel_resources<double>();
 template KernelResources kernel_resources<float>();
 template KernelResources kernel_resources<bfloat16>();
 template KernelResources kernel_resources<float16>();
-template cudaError_t launch_pass<double>(const WorldLaunch<double>&, int, cudaStream_t);
-template cudaError_t launch_pass<float>(const WorldLaunch<float>&, int, cudaStream_t);
-template cudaError_t launch_pass<bfloat16>(const WorldLaunch<bfloat16>&, int, cudaStream_t);
-template cudaError_t launch_pass<float16>(const WorldLaunch<float16>&, int, cudaStream_t);
+template cudaError_t launch_pass<double>(const WorldLaunch<double>&, runtime::PassKind, int,
+                                       cudaStream_t);
+template cudaError_t launch_pass<float>(const WorldLaunch<float>&, runtime::PassKind, int,
+                                       cudaStream_t);
+template cudaError_t launch_pass<bfloat16>(const WorldLaunch<bfloat16>&, runtime::PassKind, int,
+                                       cudaStream_t);
+template cudaError_t launch_pass<float16>(const WorldLaunch<float16>&, runtime::PassKind, int,
+                                       cudaStream_t);
 
 }  // namespace flashmoe::cuda

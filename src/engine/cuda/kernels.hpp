@@ -30,10 +30,13 @@ cudaError_t kernel_image_status();
 // The architectures this build holds machine code for, e.g. "sm_80, sm_90a".
 const char* built_architectures();
 
-// One pass: grid_blocks blocks of kBlockThreads threads on `stream`, cooperatively (every block
-// co-resident, or the launch fails with cudaErrorCooperativeLaunchTooLarge). Returns the launch's
-// status; the pass's own outcome is in launch.failure once the stream reaches it.
+// One pass of kind `kind`, enqueued on `stream` with no host synchronisation, so that a stream
+// capture records it: a one-thread launch numbers the pass on the device (launch.clock,
+// pass_clock.hpp), then grid_blocks blocks of kBlockThreads threads run it cooperatively (every
+// block co-resident, or the launch fails with cudaErrorCooperativeLaunchTooLarge). Returns the
+// launches' status; the pass's own outcome is in launch.failure once the stream reaches it.
 template <typename T>
-cudaError_t launch_pass(const WorldLaunch<T>& launch, int grid_blocks, cudaStream_t stream);
+cudaError_t launch_pass(const WorldLaunch<T>& launch, runtime::PassKind kind, int grid_blocks,
+                        cudaStream_t stream);
 
 }  // namespace flashmoe::cuda

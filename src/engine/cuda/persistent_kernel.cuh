@@ -19,12 +19,15 @@ static_assert(kBlockThreads == tile::kDeviceThreads, "a block is one device tile
 namespace kernel_detail {
 
 template <typename T>
-__device__ void record_failure(const WorldLaunch<T>& launch, int rank, int block,
-                               const runtime::Outcome& outcome) {
+__device__ void record_failure(const WorldLaunch<T>& launch, const runtime::RankState<T, Transport>& s,
+                               int block, const runtime::Outcome& outcome) {
   FailureRecord& r = *launch.failure;
+  // The record is the first failure since the host last read it (it may span several passes of
+  // a graph): a later one leaves it as it is.
   if (portable::exchange_acq_rel<portable::Scope::system>(r.claimed, std::uint32_t{1}) != 0) return;
-  r.epoch = launch.pass.epoch;
-  r.rank = rank;
+  r.epoch = s.epoch;
+  r.kind = s.pass;
+  r.rank = s.rank;
   r.block = block;
   r.waited_for = outcome.waited_for;
   __threadfence_system();
@@ -48,7 +51,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (unsigned i = threadIdx.x; i < sizeof(State) / 8; i += blockDim.x) to[i] = from[i];
   __syncthreads();
   State& state = *reinterpret_cast<State*>(state_bytes);
-  if (threadIdx.x == 0) runtime::apply_pass(state, launch.pass, launch.bindings[rank]);
+  if (threadIdx.x == 0) runtime::apply_pass(state, launch.clock->current, launch.bindings[rank]);
   __syncthreads();
   const State& s = state;
   const BlockGroup group(slot, tile_smem);
@@ -70,7 +73,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   const runtime::Outcome outcome =
       runtime::run_pass(s, group, launch.settings, role, scratch, hooks);
   if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
-    kernel_detail::record_failure(launch, rank, static_cast<int>(block), outcome);
+    kernel_detail::record_failure(launch, s, static_cast<int>(block), outcome);
     s.transport.raise_abort(s.epoch);  // every rank stops waiting for this pass
   }
   runtime::leave_pass(s, group, launch.settings, hooks);

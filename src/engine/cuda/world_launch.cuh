@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "engine/cuda/failure_record.hpp"
+#include "engine/cuda/pass_clock.hpp"
 #include "runtime/program.hpp"
 #include "transport/gpu/partition_transport.cuh"
 
@@ -24,7 +25,9 @@ template <typename T>
 struct WorldLaunch {
   const runtime::RankState<T, Transport>* fixed = nullptr;  // [world size], device memory
   const runtime::PassBinding<T>* bindings = nullptr;        // [world size], this pass
-  runtime::PassDescriptor pass;
+  // Device memory: the pass this launch runs is clock->current, numbered on the device by the
+  // launch before it (pass_clock.hpp), so a graph replay runs a new pass.
+  PassClock* clock = nullptr;
   runtime::ProgramSettings settings;
   std::int32_t blocks_per_rank = 1;  // participants per rank
   std::byte* scratch = nullptr;      // [world size][processor groups][group_scratch_bytes]
