@@ -53,3 +53,23 @@ def fetch(call, name, shape, dtype):
     tensor = torch.empty(shape, dtype=dtype)
     call.copy_out(name, buffer_of(tensor, name))
     return tensor
+
+
+# The element types a CudaLayerCall's results have (its result_dtype names).
+_RESULT_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "int32": torch.int32,
+    "uint8": torch.uint8,
+}
+
+
+def fetch_cuda(call, name, dtype):
+    """A new tensor on the call's GPU holding result `name` of a CudaLayerCall, converted to
+    `dtype`: copied on the device, on the stream of the call's latest pass (torch's current
+    stream then), and converted by torch where the result's own type differs (out and dx are
+    held in fp32 for bf16/fp16 layers, SPEC §4)."""
+    tensor = torch.empty(call.result_shape(name), dtype=_RESULT_DTYPES[call.result_dtype(name)],
+                         device=torch.device("cuda", call.device))
+    call.copy_out(name, buffer_of(tensor, name))
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)

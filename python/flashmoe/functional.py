@@ -7,13 +7,17 @@ an MPI world, a second backward with retain_graph — its backward re-runs the f
 backward = true on the input copies it took (the engine is deterministic, SPEC §5, and the
 extension checks that the recomputed routing equals the forward's). docs/python.md says why
 MPI recomputes.
+
+CUDA tensors go to the "cuda" backend through a second Function, which hands the extension the
+tensors' device addresses and torch's current stream (the extension reads them in place, stays
+torch-free and never copies them to the host) and saves the inputs for its backward.
 """
 import torch
 from torch.autograd.function import once_differentiable
 
 from . import _C
 from ._arguments import checked, checked_config_value
-from ._tensors import accumulation_dtype, buffer_of, fetch, layer_dtype_name
+from ._tensors import accumulation_dtype, buffer_of, fetch, fetch_cuda, layer_dtype_name
 from ._torchscript import refuse_tracing
 from .routing import RoutingRecord
 from .world import resolve_world
@@ -97,6 +101,87 @@ class _MoEFunction(torch.autograd.Function):
         return (None, None, None, None, *grads)
 
 
+class _MoECudaFunction(torch.autograd.Function):
+    """The layer on CUDA tensors: the extension's CudaLayerCall reads them in place on torch's
+    current stream and keeps the forward's state on the GPU for the backward."""
+
+    @staticmethod
+    def forward(ctx, config, record, x, wg, w1, b1, w2, b2):
+        call = _C.CudaLayerCall(config, *_buffers(x, wg, w1, b1, w2, b2),
+                                stream=_current_stream(x))
+        loss_dtype = accumulation_dtype(x.dtype)
+        out = fetch_cuda(call, "out", x.dtype)
+        aux = torch.tensor(call.aux_loss, dtype=loss_dtype, device=x.device)
+        z = torch.tensor(call.z_loss, dtype=loss_dtype, device=x.device)
+        record.routing = _cuda_routing_of(call, loss_dtype)
+        # The pass read the inputs in place and its backward reads them again: saving them keeps
+        # their memory alive until then, and torch's version counters raise if one is changed in
+        # place in between (and, as for the CPU Function, a second backward without
+        # retain_graph=True raises once the graph was freed).
+        ctx.save_for_backward(x, wg, w1, b1, w2, b2)
+        ctx.call = call
+        return out, aux, z
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, d_aux, d_z):
+        inputs = ctx.saved_tensors
+        x = inputs[0]
+        dout = dout.to(dtype=x.dtype).contiguous()
+        ctx.call.backward(*_buffers(*inputs), dout=buffer_of(dout, "dout"), d_aux=float(d_aux),
+                          d_z=float(d_z), stream=_current_stream(x))
+        grads = []
+        for name, tensor, needed in zip(_GRADIENT_NAMES, inputs, ctx.needs_input_grad[2:]):
+            grads.append(fetch_cuda(ctx.call, name, tensor.dtype)
+                         if tensor is not None and needed else None)
+        return (None, None, *grads)
+
+
+def _buffers(x, wg, w1, b1, w2, b2):
+    """The BufferRefs of the layer's inputs, in the extension's argument order."""
+    return (buffer_of(x, "x"), buffer_of(wg, "wg"), buffer_of(w1, "w1"),
+            None if b1 is None else buffer_of(b1, "b1"), buffer_of(w2, "w2"),
+            None if b2 is None else buffer_of(b2, "b2"))
+
+
+def _current_stream(tensor):
+    """torch's current stream on the tensor's GPU, as the integer handle the extension takes."""
+    return torch.cuda.current_stream(tensor.device).cuda_stream
+
+
+def _cuda_routing_of(call, weight_dtype):
+    device = torch.device("cuda", call.device)
+    return RoutingRecord(
+        topk_idx=fetch_cuda(call, "topk_index", torch.int32),
+        topk_weight=fetch_cuda(call, "topk_weight", weight_dtype),
+        kept=fetch_cuda(call, "kept", torch.uint8).bool(),
+        tokens_per_expert=torch.tensor(call.routed, dtype=torch.int64, device=device),
+        tokens_per_expert_kept=torch.tensor(call.accepted, dtype=torch.int64, device=device),
+    )
+
+
+def runs_on_gpu(devices, backend, world_size):
+    """Whether a call whose tensors are on `devices` runs on them in place on a GPU: True when
+    they are CUDA tensors (all on the same GPU; only the "cuda" backend takes them, in one
+    process), False when none is (the extension then checks that every one is on the CPU).
+    ValueError saying what to change otherwise."""
+    cuda = [d for d in devices if d.type == "cuda"]
+    if not cuda:
+        return False
+    first = cuda[0]
+    for device in devices:
+        if device != first:
+            raise ValueError(f"the tensors are on {first} and {device}: every tensor of a call must "
+                             "be on the same device")
+    if world_size > 1:
+        raise ValueError(f"tensors on {first} with group='mpi': the 'cuda' backend runs one "
+                         "process's layer on one GPU; multi-GPU expert parallelism is not built yet")
+    if backend not in (None, "cuda"):
+        raise ValueError(f"tensors on {first}: backend '{backend}' takes CPU tensors; pass "
+                         "backend='cuda' (or None), or move the tensors with .cpu()")
+    return True
+
+
 def _routing_of(call, tokens, top_k, weight_dtype):
     kept = fetch(call, "kept", (tokens, top_k), torch.uint8).bool()
     return RoutingRecord(
@@ -115,13 +200,15 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
 
     x [S, H]; wg [E, H]; w1 [E/W, P or 2P, H]; b1 [E/W, P or 2P] or None; w2 [E/W, H, P];
     b2 [E/W, H] or None (both biases or neither). Sizes and the dtype come from the tensors;
-    every tensor must be a contiguous CPU tensor of x's dtype (fp64, fp32, bf16; fp16 on the
-    reference backend only).
+    every tensor must be contiguous, of x's dtype (fp64, fp32, bf16, fp16; fp16 is refused by
+    the "cpu" engine) and on x's device: CPU tensors go to `backend`; CUDA tensors (all on one
+    GPU) go to the "cuda" backend, which reads them in place on torch's current stream.
 
     Returns out [S, H]; with return_losses=True, (out, aux_loss, z_loss) (0-dim tensors in fp64
     for fp64 layers, fp32 otherwise; their gradients flow to wg and x); with
     return_routing=True, a RoutingRecord is appended to the returned tuple.
-    backend: "cpu" (the fused engine; default when built) or "reference".
+    backend: "cpu" (the fused engine; default when built), "reference", or "cuda" (the fused
+    engine on the GPU; CPU tensors are copied to it and back, CUDA tensors are read in place).
     group: None (this process alone, W = 1) or "mpi" (this process is one rank of the MPI job
     started by mpirun; W = its size; collective: every rank calls moe and backward together, in
     the same order; only the "cpu" backend). Over MPI, x is this rank's tokens and w1/b1/w2/b2
@@ -155,15 +242,21 @@ def moe(x, wg, w1, b1, w2, b2, *, top_k, activation="gelu", capacity_factor=1.25
         for tensor, name in zip((x, wg, w1, b1, w2, b2), _INPUT_NAMES):
             if tensor is not None:
                 buffer_of(tensor, name)  # dtype, device and layout checks
-        return config, losses, routing, backend_name
+        devices = [t.device for t in (x, wg, w1, b1, w2, b2) if t is not None]
+        on_gpu = runs_on_gpu(devices, backend_name, world.size)
+        return config, losses, routing, backend_name, on_gpu
 
     if world.size == 1:
-        config, losses, routing, backend_name = checked_arguments()
+        config, losses, routing, backend_name, on_gpu = checked_arguments()
     else:
-        config, losses, routing, backend_name = _agreed(checked_arguments)
+        config, losses, routing, backend_name, on_gpu = _agreed(checked_arguments)
     record = _Record()
-    out, aux, z = _MoEFunction.apply(config, backend_name or _C.default_backend(), world, record,
-                                     x, wg, w1, b1, w2, b2)
+    tensors = (x, wg, w1, b1, w2, b2)
+    if on_gpu:
+        out, aux, z = _MoECudaFunction.apply(config, record, *tensors)
+    else:
+        out, aux, z = _MoEFunction.apply(config, backend_name or _C.default_backend(), world,
+                                         record, *tensors)
     results = (out, aux, z) if losses else (out,)
     if routing:
         results += (record.routing,)

@@ -18,14 +18,13 @@ bool is_floating(ElementType t) {
          t == ElementType::f16;
 }
 
+// Host-copied buffers: CPU memory only.
 void check_device(const BufferRef& buffer, std::string_view what) {
-  if (buffer.device == "cpu") return;
-  if (buffer.device.starts_with("cuda"))
-    throw NotBuiltError(detail::concat(
-        "CUDA backend not built yet: tensor ", what, " is on ", buffer.device,
-        "; this build of flashmoe runs on the CPU only (move the tensors with .cpu())"));
-  throw ArgumentError(
-      detail::concat("tensor ", what, " is on device '", buffer.device, "'; allowed: cpu"));
+  if (cuda_device_of(buffer, what) >= 0)
+    throw ArgumentError(detail::concat(
+        "tensor ", what, " is on ", buffer.device,
+        ", and this call copies CPU tensors: only backend 'cuda' takes CUDA tensors (in place, on "
+        "their device), and every tensor of a call must be on the same device"));
 }
 
 // Row-major contiguity as torch defines it: dimensions of extent 1 (and empty tensors) may have
@@ -55,6 +54,29 @@ void check_address(const BufferRef& buffer, std::string_view what, ElementType t
 
 }  // namespace
 
+int cuda_device_of(const BufferRef& buffer, std::string_view what) {
+  if (buffer.device == "cpu") return -1;
+  constexpr std::string_view prefix = "cuda:";
+  const std::string_view device = buffer.device;
+  if (device.starts_with(prefix) && device.size() > prefix.size() &&
+      device.size() <= prefix.size() + 4 &&
+      device.find_first_not_of("0123456789", prefix.size()) == std::string_view::npos)
+    return std::stoi(std::string(device.substr(prefix.size())));
+  throw ArgumentError(detail::concat("tensor ", what, " is on device '", buffer.device,
+                                     "'; allowed: cpu, cuda:N"));
+}
+
+void check_in_place(const BufferRef& buffer, std::string_view what, ElementType expected_type,
+                    const Shape& expected_shape) {
+  const ElementType type = parse_element_type(buffer.dtype, what);
+  if (type != expected_type || buffer.shape != expected_shape)
+    throw ArgumentError(detail::concat("tensor ", what, ": expected ", to_string(expected_type),
+                                       ' ', shape_to_string(expected_shape), ", got ",
+                                       to_string(type), ' ', shape_to_string(buffer.shape)));
+  check_contiguous(buffer, what);
+  check_address(buffer, what, type);
+}
+
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
   std::int64_t stride = 1;
@@ -76,14 +98,8 @@ ElementType parse_element_type(std::string_view name, std::string_view what) {
 HostTensor copy_in(const BufferRef& buffer, std::string_view what, ElementType expected_type,
                    const Shape& expected_shape) {
   check_device(buffer, what);
-  const ElementType type = parse_element_type(buffer.dtype, what);
-  if (type != expected_type || buffer.shape != expected_shape)
-    throw ArgumentError(detail::concat("tensor ", what, ": expected ", to_string(expected_type),
-                                       ' ', shape_to_string(expected_shape), ", got ",
-                                       to_string(type), ' ', shape_to_string(buffer.shape)));
-  check_contiguous(buffer, what);
-  check_address(buffer, what, type);
-  HostTensor tensor(type, buffer.shape);
+  check_in_place(buffer, what, expected_type, expected_shape);
+  HostTensor tensor(expected_type, buffer.shape);
   if (tensor.nbytes() > 0)
     std::memcpy(tensor.raw(), reinterpret_cast<const void*>(buffer.address), tensor.nbytes());
   return tensor;

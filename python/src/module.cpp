@@ -15,6 +15,7 @@
 #include "backend_table.hpp"
 #include "buffer_ref.hpp"
 #include "config/config_fields.hpp"
+#include "cuda_layer_call.hpp"
 #include "errors.hpp"
 #include "flashmoe/config.hpp"
 #include "engine_pool.hpp"
@@ -135,6 +136,44 @@ void bind_layer_call(py::module_& m) {
       .def_property_readonly("seconds", &LayerCall::seconds);
 }
 
+void bind_cuda_layer_call(py::module_& m) {
+  py::class_<CudaLayerCall>(m, "CudaLayerCall",
+                            "One forward of the layer on CUDA tensors, read in place, on a given "
+                            "stream; backward() later from the kept forward state (docs/python.md).")
+      .def(py::init([](const Config& config, const BufferRef& x, const BufferRef& wg,
+                       const BufferRef& w1, std::optional<BufferRef> b1, const BufferRef& w2,
+                       std::optional<BufferRef> b2, std::uintptr_t stream) {
+             const LayerInputs inputs{x, wg, w1, w2, std::move(b1), std::move(b2)};
+             return new CudaLayerCall(config, inputs, stream);
+           }),
+           py::arg("config"), py::arg("x"), py::arg("wg"), py::arg("w1"), py::arg("b1"),
+           py::arg("w2"), py::arg("b2"), py::kw_only(), py::arg("stream") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def(
+          "backward",
+          [](CudaLayerCall& call, const BufferRef& x, const BufferRef& wg, const BufferRef& w1,
+             std::optional<BufferRef> b1, const BufferRef& w2, std::optional<BufferRef> b2,
+             const BufferRef& dout, double d_aux, double d_z, std::uintptr_t stream) {
+            const LayerInputs inputs{x, wg, w1, w2, std::move(b1), std::move(b2)};
+            call.backward(inputs, dout, d_aux, d_z, stream);
+          },
+          py::arg("x"), py::arg("wg"), py::arg("w1"), py::arg("b1"), py::arg("w2"), py::arg("b2"),
+          py::kw_only(), py::arg("dout"), py::arg("d_aux") = 0.0, py::arg("d_z") = 0.0,
+          py::arg("stream") = 0, py::call_guard<py::gil_scoped_release>())
+      .def("result_dtype", &CudaLayerCall::result_dtype, py::arg("name"))
+      .def("result_shape", &CudaLayerCall::result_shape, py::arg("name"))
+      .def("copy_out", &CudaLayerCall::copy_out, py::arg("name"), py::arg("destination"),
+           py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("config", &CudaLayerCall::config)
+      .def_property_readonly("device", &CudaLayerCall::device)
+      .def_property_readonly("tokens", &CudaLayerCall::tokens)
+      .def_property_readonly("aux_loss", &CudaLayerCall::aux_loss)
+      .def_property_readonly("z_loss", &CudaLayerCall::z_loss)
+      .def_property_readonly("routed", &CudaLayerCall::routed)
+      .def_property_readonly("accepted", &CudaLayerCall::accepted)
+      .def_property_readonly("has_gradients", &CudaLayerCall::has_gradients);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -143,6 +182,7 @@ PYBIND11_MODULE(_C, m) {
   bind_config(m);
   bind_buffer(m);
   bind_layer_call(m);
+  bind_cuda_layer_call(m);
   m.def(
       "backends",
       [] {
