@@ -89,8 +89,10 @@ cuda::DeviceInputs device_inputs(const LayerInputs& in, std::int64_t tokens,
   return d;
 }
 
+// torch's handle of a stream: 0 is CUDA's legacy default stream, which a layer's own
+// (non-blocking) stream would not wait for.
 void* stream_of(std::uintptr_t stream) {
-  return reinterpret_cast<void*>(stream);
+  return stream == 0 ? cuda::legacy_default_stream() : reinterpret_cast<void*>(stream);
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ namespace flashmoe::python {
 class CudaLayerCall {
  public:
   // Checks the inputs (one CUDA device for all, the layer's dtype, shapes, row-major), then runs
-  // the forward on `stream` (a cudaStream_t as an integer; 0: the layer's own stream).
+  // the forward on `stream` (a cudaStream_t as an integer, as torch's Stream.cuda_stream gives
+  // it: 0 is CUDA's legacy default stream).
   CudaLayerCall(Config config, const LayerInputs& inputs, std::uintptr_t stream);
   ~CudaLayerCall();
   CudaLayerCall(const CudaLayerCall&) = delete;

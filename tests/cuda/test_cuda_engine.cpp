@@ -8,6 +8,8 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -250,6 +252,95 @@ TEST_F(CudaEngine, AReplayThatTimesOutIsReportedAndTheNextReplayWorks) {
   layer.synchronize();
   layer.backward(problem);
   expect_matches_reference(problem, layer.results(), "the replay after a timed-out one");
+}
+
+// Device memory of the test's own, freed at scope exit; a CUDA error fails the test by name.
+class DeviceCopy {
+ public:
+  explicit DeviceCopy(const HostTensor& tensor) : bytes_(tensor.nbytes()) {
+    if (bytes_ == 0) return;
+    check(cudaMalloc(&data_, bytes_));
+    check(cudaMemcpy(data_, tensor.raw(), bytes_, cudaMemcpyHostToDevice));
+  }
+  explicit DeviceCopy(std::size_t bytes) : bytes_(bytes) { check(cudaMalloc(&data_, bytes_)); }
+  ~DeviceCopy() { (void)cudaFree(data_); }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  void* get() const { return data_; }
+  std::vector<std::byte> to_host() const {
+    std::vector<std::byte> bytes(bytes_);
+    check(cudaMemcpy(bytes.data(), data_, bytes_, cudaMemcpyDeviceToHost));
+    return bytes;
+  }
+
+ private:
+  static void check(cudaError_t status) {
+    ASSERT_EQ(status, cudaSuccess) << cudaGetErrorName(status) << ": " << cudaGetErrorString(status);
+  }
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// The Python package's path: the caller's tensors already on the device, read in place
+// (stage_device), on the caller's stream, the results copied device to device; the caller's
+// stream destroyed before the layer moves to another one. The same bits as host-staged passes.
+TEST_F(CudaEngine, DeviceResidentInputsGiveTheBitsOfHostStagedOnes) {
+  Config c = gpu_config(DType::bf16, Activation::gelu, 8, 2);
+  c.bias = true;
+  const Problem problem = problem_with(c, 2, 3);
+  Layer staged(problem, small_tiles());
+  staged.forward();
+  staged.backward();
+
+  std::vector<std::unique_ptr<DeviceCopy>> held;
+  const auto on_device = [&](const HostTensor& tensor) -> const void* {
+    held.push_back(std::make_unique<DeviceCopy>(tensor));
+    return held.back()->get();
+  };
+  DeviceInputs inputs;
+  inputs.wg = on_device(problem.wg);
+  inputs.d_aux = problem.d_aux;
+  inputs.d_z = problem.d_z;
+  for (int r = 0; r < 2; ++r) {
+    const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
+    DeviceRankInputs& d = inputs.ranks.emplace_back();
+    d.tokens = problem.tokens(r);
+    d.x = on_device(in.x);
+    d.w1 = on_device(in.w1);
+    d.b1 = on_device(in.b1);
+    d.w2 = on_device(in.w2);
+    d.b2 = on_device(in.b2);
+    d.dout = on_device(in.dout);
+  }
+  Layer resident(c, 2, small_tiles());
+  EXPECT_THROW(resident.forward(), Error) << "a layer made without a problem has none to run";
+  cudaStream_t callers = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&callers), cudaSuccess);
+  resident.use_stream(callers);
+  EXPECT_EQ(resident.stream(), callers);
+  resident.stage_device(inputs);
+  resident.enqueue_forward();
+  resident.synchronize(ResultCopies::counts_and_losses);
+  for (int r = 0; r < 2; ++r) {
+    const RankOutputs& want = staged.results().ranks[static_cast<std::size_t>(r)];
+    const RankOutputs& got = resident.results().ranks[static_cast<std::size_t>(r)];
+    EXPECT_EQ(got.routing.routed, want.routing.routed) << "rank " << r;
+    EXPECT_EQ(got.aux_loss, want.aux_loss) << "rank " << r;
+    EXPECT_FALSE(got.out.defined()) << "counts_and_losses copies no tensor";
+    const DeviceResult out = resident.result("out", r);
+    EXPECT_EQ(out.shape, want.out.shape());
+    DeviceCopy copy(out.bytes());
+    resident.copy_result("out", r, copy.get());
+    ASSERT_EQ(cudaStreamSynchronize(static_cast<cudaStream_t>(resident.stream())), cudaSuccess);
+    const std::vector<std::byte> bytes = copy.to_host();
+    ASSERT_EQ(bytes.size(), want.out.nbytes());
+    EXPECT_EQ(std::memcmp(bytes.data(), want.out.raw(), bytes.size()), 0) << "out of rank " << r;
+  }
+  ASSERT_EQ(cudaStreamDestroy(callers), cudaSuccess);
+  resident.use_stream(legacy_default_stream());
+  resident.enqueue_backward();
+  resident.synchronize();
+  expect_bitwise_equal(resident.results(), staged.results(), "device-resident passes");
 }
 
 TEST_F(CudaEngine, RefusesAGridThatCannotBeCoResident) {

@@ -37,6 +37,10 @@ runtime::TileShape default_gpu_tiles() {
   return t;
 }
 
+void* legacy_default_stream() {
+  return cudaStreamLegacy;
+}
+
 std::string unavailable_reason(int device) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
@@ -151,6 +155,7 @@ class LayerImpl final : public Layer::Impl {
     stream_ = options_.stream != nullptr ? static_cast<cudaStream_t>(options_.stream) : own_stream();
     FLASHMOE_CUDA_CHECK(cudaEventCreate(&begin_));
     FLASHMOE_CUDA_CHECK(cudaEventCreate(&end_));
+    FLASHMOE_CUDA_CHECK(cudaEventCreateWithFlags(&last_work_, cudaEventDisableTiming));
 
     resources_ = kernel_resources<T>();
     GridRequest request;
@@ -174,7 +179,9 @@ class LayerImpl final : public Layer::Impl {
   }
 
   ~LayerImpl() override {
-    (void)cudaStreamSynchronize(stream_);
+    // Not the stream itself: a caller's stream may be gone by now (last_work_ outlives it).
+    (void)cudaEventSynchronize(last_work_);
+    (void)cudaEventDestroy(last_work_);
     (void)cudaEventDestroy(begin_);
     (void)cudaEventDestroy(end_);
     if (own_stream_ != nullptr) (void)cudaStreamDestroy(own_stream_);
@@ -230,6 +237,11 @@ class LayerImpl final : public Layer::Impl {
     FLASHMOE_CHECK(launched == cudaSuccess, "cuda engine: the persistent kernel's launch (",
                    plan_.describe(), ") failed: ", cudaGetErrorName(launched), ": ",
                    cudaGetErrorString(launched));
+    // While the stream is being captured, the launches are a graph's, not work on the stream
+    // (the graph's replays are the caller's to wait for).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+    if (capture == cudaStreamCaptureStatusNone) mark_work();
     (forward ? forwards_ : backwards_) += 1;
   }
 
@@ -282,9 +294,11 @@ class LayerImpl final : public Layer::Impl {
   void use_stream(void* stream) override {
     const cudaStream_t next = stream != nullptr ? static_cast<cudaStream_t>(stream) : own_stream();
     if (next == stream_) return;
-    // The passes on the previous stream end before any on the next one begins: one layer's
-    // passes share its workspace and never overlap.
-    FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    // The layer's work on the previous stream (passes, result copies) ends before any on the
+    // next one begins — one layer's passes share its workspace and never overlap — without the
+    // host waiting, and with no use of the previous stream, which the caller may have destroyed.
+    FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
+    FLASHMOE_CUDA_CHECK(cudaStreamWaitEvent(next, last_work_, 0));
     stream_ = next;
   }
 
@@ -323,7 +337,11 @@ class LayerImpl final : public Layer::Impl {
     FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
     FLASHMOE_CUDA_CHECK(
         cudaMemcpyAsync(destination, r.data, r.bytes(), cudaMemcpyDeviceToDevice, stream_));
+    mark_work();
   }
+
+  // Marks the end of the layer's latest work on its stream, for use_stream() and the destructor.
+  void mark_work() const { FLASHMOE_CUDA_CHECK(cudaEventRecord(last_work_, stream_)); }
 
  private:
   // Copies the inputs of the passes that follow to the device: the tensors (dout too when
@@ -617,6 +635,7 @@ class LayerImpl final : public Layer::Impl {
   cudaStream_t stream_ = nullptr;      // the passes' stream
   cudaStream_t own_stream_ = nullptr;  // the layer's own stream, once one was needed
   cudaEvent_t begin_ = nullptr, end_ = nullptr;
+  cudaEvent_t last_work_ = nullptr;  // recorded after the layer's latest work on stream_
   KernelResources resources_;
   GridPlan plan_;
   runtime::WorkspaceLayout layout_;

@@ -78,6 +78,10 @@ struct DeviceResult {
 // losses (a caller that takes the tensors on the device, with copy_result()).
 enum class ResultCopies : std::uint8_t { all, counts_and_losses };
 
+// The handle of CUDA's legacy default stream (cudaStreamLegacy), the stream torch reports as 0:
+// use_stream(nullptr) would mean the layer's own stream instead, which does not wait for it.
+void* legacy_default_stream();
+
 // Empty when device `device` can run the cuda backend; otherwise why not, in words a user can
 // act on ("no CUDA driver is loaded on this machine (cudaGetDeviceCount: ...)", "device 0 is
 // compute capability 7.5; the cuda backend needs 8.0 or newer").
@@ -126,7 +130,8 @@ class Layer {
   //   of the latest forward and the gradients of the latest backward into results() (timings
   //   are measured by forward()/backward() only).
   // A graph captured from a layer must be launched on the layer's stream (stream()), so that
-  // synchronize() waits for its passes; one layer's passes never run concurrently.
+  // synchronize() waits for its passes, and be waited for before the layer is destroyed; one
+  // layer's passes never run concurrently.
   void stage(const Problem& inputs);
   void enqueue_forward();
   void enqueue_backward();
@@ -139,7 +144,9 @@ class Layer {
   //   every pointer the configuration needs; a backward needs every rank's dout.
   // - use_stream(): the stream the passes that follow run on (a cudaStream_t, e.g. torch's
   //   current stream, so that a pass reads the caller's tensors after the caller's own kernels
-  //   wrote them); the layer first waits for its previous stream. nullptr: the layer's own.
+  //   wrote them). The new stream waits (on the device) for the layer's last work on the
+  //   previous one, which the caller may destroy afterwards. nullptr: the layer's own stream;
+  //   legacy_default_stream(): CUDA's default stream.
   // - result(), copy_result(): one rank's result in the layer's device memory, and its copy
   //   into `destination` (device memory of result(...).bytes() bytes, same element type),
   //   enqueued on the layer's stream. Valid until the next pass.
