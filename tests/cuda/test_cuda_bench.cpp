@@ -27,7 +27,7 @@ TEST(CudaBench, QuickGridAgreesWithTheUnfusedBaselineAndWritesBothFiles) {
   bench::cuda::CudaBenchOptions o;
   o.tokens = {300, 1024};  // 300: partial token tiles
   o.experts = {8};
-  o.dtypes = {"bf16", "tf32"};
+  o.dtypes = {"bf16", "fp16", "tf32"};
   o.hidden = o.ffn = 256;
   o.repeats = 1;
   o.out = fresh_folder("cuda-bench").string();

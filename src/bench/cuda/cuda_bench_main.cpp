@@ -26,7 +26,7 @@ Needs a CUDA GPU of compute capability 8.0 or newer (exit status 1 and the reaso
 options (defaults: the seed system's grid):
   --tokens LIST        token counts, comma-separated              (4096,8192,16384)
   --experts LIST       expert counts                              (32,64)
-  --dtypes LIST        bf16 and/or tf32 (fp32 layers, tf32 GEMMs)  (bf16,tf32)
+  --dtypes LIST        bf16, fp16 and/or tf32 (fp32 layers, tf32 GEMMs)  (bf16,tf32)
   --hidden N           H                                          (2048)
   --ffn N              P                                          (2048)
   --top_k N            k                                          (2)
@@ -94,10 +94,10 @@ CudaBenchOptions parse(int argc, char** argv) {
       o.experts = parse_integers(option, value);
     } else if (option == "--dtypes") {
       o.dtypes = split(value);
-      if (o.dtypes.empty()) bad_option("--dtypes wants bf16 and/or tf32");
+      if (o.dtypes.empty()) bad_option("--dtypes wants bf16, fp16 and/or tf32");
       for (const std::string& d : o.dtypes)
-        if (d != "bf16" && d != "tf32")
-          bad_option(flashmoe::detail::concat("--dtypes: '", d, "' (allowed: bf16, tf32)"));
+        if (d != "bf16" && d != "fp16" && d != "tf32")
+          bad_option(flashmoe::detail::concat("--dtypes: '", d, "' (allowed: bf16, fp16, tf32)"));
     } else if (option == "--hidden") {
       o.hidden = parse_integer(option, value, 1);
     } else if (option == "--ffn") {

@@ -5,6 +5,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -39,6 +40,7 @@ constexpr int kThreads = 256;
 
 __device__ inline float to_float(float v) { return v; }
 __device__ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ inline float to_float(__half v) { return __half2float(v); }
 template <typename T>
 __device__ inline T from_float(float v);
 template <>
@@ -49,10 +51,16 @@ template <>
 __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
+template <>
+__device__ inline __half from_float<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 template <typename T>
 constexpr cudaDataType_t data_type() {
-  return std::is_same_v<T, float> ? CUDA_R_32F : CUDA_R_16BF;
+  if constexpr (std::is_same_v<T, float>) return CUDA_R_32F;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return CUDA_R_16BF;
+  return CUDA_R_16F;
 }
 
 // A fixed-order block sum (every thread gets it): the tree's shape depends only on kThreads.
@@ -226,9 +234,10 @@ __global__ void sum_input_gradient(const float* dx_gate, const T* dx_rows,
   }
 }
 
-__global__ void widen(const __nv_bfloat16* from, std::int64_t count, float* to) {
+template <typename T>
+__global__ void widen(const T* from, std::int64_t count, float* to) {
   const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-  if (i < count) to[i] = __bfloat162float(from[i]);
+  if (i < count) to[i] = to_float(from[i]);
 }
 
 unsigned blocks_for(std::int64_t count) {
@@ -499,8 +508,8 @@ class Pipeline final : public UnfusedPipeline::Impl {
       std::int64_t count = 1;
       for (std::int64_t d : shape) count *= d;
       DeviceMemory wide(bytes<float>(count));
-      widen<<<blocks_for(count), kThreads, 0, stream_>>>(from.as<__nv_bfloat16>(), count,
-                                                         wide.as<float>());
+      widen<T><<<blocks_for(count), kThreads, 0, stream_>>>(from.as<T>(), count,
+                                                            wide.as<float>());
       check_launch("widen");
       FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));
       return download_floats(wide, std::move(shape));
@@ -526,8 +535,8 @@ void check_scope(const Problem& problem) {
   const Config& c = problem.config;
   FLASHMOE_CHECK(problem.world_size == 1 && problem.ranks.size() == 1,
                  "unfused baseline: one rank only (world size ", problem.world_size, ")");
-  FLASHMOE_CHECK(c.dtype == DType::bf16 || c.dtype == DType::fp32,
-                 "unfused baseline: bf16 or fp32 layers only (", to_string(c.dtype), ")");
+  FLASHMOE_CHECK(c.dtype == DType::bf16 || c.dtype == DType::fp16 || c.dtype == DType::fp32,
+                 "unfused baseline: bf16, fp16 or fp32 layers only (", to_string(c.dtype), ")");
   FLASHMOE_CHECK(!c.bias, "unfused baseline: layers without bias only");
   FLASHMOE_CHECK(!is_gated(c.activation), "unfused baseline: non-gated activations only (",
                  to_string(c.activation), ")");
@@ -544,10 +553,16 @@ void check_scope(const Problem& problem) {
 
 UnfusedPipeline::UnfusedPipeline(const Problem& problem, int device) {
   check_scope(problem);
-  if (problem.config.dtype == DType::bf16)
-    impl_ = std::make_unique<Pipeline<__nv_bfloat16>>(problem, device);
-  else
-    impl_ = std::make_unique<Pipeline<float>>(problem, device);
+  switch (problem.config.dtype) {
+    case DType::bf16:
+      impl_ = std::make_unique<Pipeline<__nv_bfloat16>>(problem, device);
+      return;
+    case DType::fp16:
+      impl_ = std::make_unique<Pipeline<__half>>(problem, device);
+      return;
+    default:
+      impl_ = std::make_unique<Pipeline<float>>(problem, device);
+  }
 }
 UnfusedPipeline::~UnfusedPipeline() = default;
 double UnfusedPipeline::forward(std::int64_t tokens) { return impl_->forward(tokens); }
@@ -560,12 +575,15 @@ std::int64_t UnfusedPipeline::kept_slots() const { return impl_->kept_slots(); }
 
 double dense_gemm_rate(const Config& config, std::int64_t m, std::int64_t n, std::int64_t k,
                        int repeats, int device) {
-  FLASHMOE_CHECK(config.dtype == DType::bf16 || config.dtype == DType::fp32,
-                 "dense ceiling: bf16 or fp32 only (", to_string(config.dtype), ")");
+  FLASHMOE_CHECK(config.dtype == DType::bf16 || config.dtype == DType::fp16 ||
+                     config.dtype == DType::fp32,
+                 "dense ceiling: bf16, fp16 or fp32 only (", to_string(config.dtype), ")");
   FLASHMOE_CHECK(repeats >= 1, "dense ceiling: at least one timed call");
   FLASHMOE_CUDA_CHECK(cudaSetDevice(device));
-  const std::size_t element = config.dtype == DType::bf16 ? 2 : 4;
-  const cudaDataType_t type = config.dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  const std::size_t element = config.dtype == DType::fp32 ? 4 : 2;
+  const cudaDataType_t type = config.dtype == DType::bf16   ? CUDA_R_16BF
+                              : config.dtype == DType::fp16 ? CUDA_R_16F
+                                                            : CUDA_R_32F;
   DeviceMemory a(static_cast<std::size_t>(m * k) * element);
   DeviceMemory b(static_cast<std::size_t>(n * k) * element);
   DeviceMemory c(static_cast<std::size_t>(m * n) * sizeof(float));
