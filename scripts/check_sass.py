@@ -10,13 +10,15 @@ for every architecture it holds:
   - every persistent kernel's registers and static shared memory allow at least
     --min-blocks-per-sm co-resident blocks of --threads threads (what the launcher plans with);
   - every persistent kernel's stack (local memory per thread: register spills, the call ABI's
-    saved registers, local arrays) is at most --max-stack-bytes. The goal is 0; the budget CI
-    passes is the measured figure, so that local memory can shrink but never grow unnoticed.
+    saved registers, local arrays) is at most --max-stack-bytes, or for the kernel of element
+    type TYPE (its template argument as demangled: double, float, flashmoe::bfloat16) at most
+    the N of --stack-budget TYPE=N. The goal is 0; the budgets CI passes are the measured
+    figures, so that local memory can shrink but never grow unnoticed.
 The kernel's SASS holds its non-inlined callees (whole-program compilation), so every count is
 per kernel. cuobjdump needs nvdisasm: on PATH, or NVDISASM_PATH.
 
 Usage: check_sass.py --cuobjdump PATH OBJECT [--threads 128] [--min-blocks-per-sm 2]
-                     [--max-stack-bytes N]
+                     [--max-stack-bytes N] [--stack-budget TYPE=N ...]
 Prints one line per architecture and kernel, and the verdict last; exit status 1 on a failure,
 2 on a usage or tool error.
 """
@@ -124,7 +126,14 @@ def main():
     parser.add_argument("--threads", type=int, default=128)
     parser.add_argument("--min-blocks-per-sm", type=int, default=2)
     parser.add_argument("--max-stack-bytes", type=int, default=None)
+    parser.add_argument("--stack-budget", action="append", default=[], metavar="TYPE=N")
     args = parser.parse_args()
+    budgets = {}
+    for item in args.stack_budget:
+        element, _, bytes_ = item.partition("=")
+        if not element or not bytes_.isdigit():
+            parser.error(f"--stack-budget {item!r}: expected TYPE=N, e.g. double=496")
+        budgets[f"<{element}>"] = int(bytes_)
 
     sass = split_by_arch(run(args.cuobjdump, "-sass", args.object), "sass")
     usage = split_by_arch(run(args.cuobjdump, "-res-usage", args.object), "res")
@@ -161,9 +170,11 @@ def main():
             if blocks < args.min_blocks_per_sm:
                 failures.append(f"{arch}: {name} allows {blocks} blocks per SM, the launcher "
                                 f"expects {args.min_blocks_per_sm}")
-            if args.max_stack_bytes is not None and stack > args.max_stack_bytes:
+            budget = next((n for t, n in budgets.items() if name.endswith(t)),
+                          args.max_stack_bytes)
+            if budget is not None and stack > budget:
                 failures.append(f"{arch}: {name} uses {stack} B of stack per thread, over the "
-                                f"budget of {args.max_stack_bytes}")
+                                f"budget of {budget}")
     for failure in failures:
         print("FAIL", failure)
     print("check_sass:", "FAIL" if failures else "PASS", f"({len(sass)} architectures)")

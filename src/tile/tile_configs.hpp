@@ -12,13 +12,18 @@
 //                dz·W1), both MN-major (the weight gradients dyᵀ·h, dzᵀ·x): SM80 mma.sync
 //                m16n8k16 (HMMA.16816.F32.BF16, HMMA.16816.F32), cp.async 16-byte copies,
 //                ldmatrix (.trans for MN-major operands), swizzled smem layouts; 128 threads,
-//                128 × 128 × 32 block tiles.
+//                128 × 64 × 32 block tiles.
 //   Sm80Tf32     fp32 × fp32 → fp32 on tf32 tensor cores, each operand K-major or MN-major (the
 //                same GEMMs as Sm80Half16), only where the layer allows tf32
 //                (TileGemm::allow_tf32): SM80 mma.sync m16n8k8 (HMMA.1688.F32.TF32; the tensor
 //                core reads the top 19 bits of each fp32 operand), cp.async 16-byte copies,
 //                element loads from plain (MN-major: padded) smem layouts; 128 threads,
-//                128 × 128 × 16 block tiles.
+//                128 × 64 × 16 block tiles.
+// Why 128 × 64 and not 128 × 128 (measured with ptxas -v, sm_80, 2026-12-02): a 128 × 128 tile
+// on 128 threads holds 128 fp32 accumulators per thread; with the A and B fragments that leaves
+// nothing of the 255 registers, so the tiles spilled 24-40 B, the task actors around them 70-140
+// B, and the bf16 kernel's stack was 672 B. At 128 × 64 (64 accumulators per thread, the shape
+// of CUTLASS's 4-warp SM80 tiles) no tile or actor spills and the stack is 224 B.
 //   Simt<...>    every type and layout: FMA per thread (widening bf16 exactly), element copies;
 //                kThreads threads; on the device the fallback, on the CPU the twin.
 #pragma once
@@ -149,16 +154,19 @@ struct Sm80Half16Operand<T, Major::k, kRows, kBlockK> {
 // M- or N-major (the backward's: W2 in dy·W2, W1 in dz·W1, both operands of the weight
 // gradients): 64 rows (128 bytes) contiguous per k, 8 k per atom; ldmatrix.trans transposes
 // 8 × 8 blocks into the MMA's K-major fragments, the swizzle keeps its rows off each other's
-// banks. 16 threads along the rows × 8 along K per copy step.
+// banks. Per copy step the 128 threads cover all kRows rows (kRows / 8 threads, one 8-value
+// vector each) × 128 / (kRows / 8) k: 16 × 8 threads for 128 rows, 8 × 16 for 64.
 template <typename T, int kRows, int kBlockK>
 struct Sm80Half16Operand<T, Major::mn, kRows, kBlockK> {
+  static constexpr int kRowThreads = kRows / 8, kKThreads = 128 / kRowThreads;
+  static_assert(kRows % 64 == 0 && kRowThreads <= 128 && kBlockK % kKThreads == 0);
   using SmemAtom = decltype(cute::composition(
       cute::Swizzle<3, 3, 3>{},
       cute::Layout<cute::Shape<cute::_64, cute::_8>, cute::Stride<cute::_1, cute::_64>>{}));
   using SmemLayout = decltype(cute::tile_to_shape(
       SmemAtom{}, cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>{}));
-  using CopyThreads =
-      cute::Layout<cute::Shape<cute::_16, cute::_8>, cute::Stride<cute::_1, cute::_16>>;
+  using CopyThreads = cute::Layout<cute::Shape<cute::Int<kRowThreads>, cute::Int<kKThreads>>,
+                                   cute::Stride<cute::_1, cute::Int<kRowThreads>>>;
   using CopyValues = cute::Layout<cute::Shape<cute::_8, cute::_1>>;
   using S2RAtom = cute::Copy_Atom<cute::SM75_U16x8_LDSM_T, T>;
 };
@@ -166,9 +174,9 @@ struct Sm80Half16Operand<T, Major::mn, kRows, kBlockK> {
 // 16-bit tensor cores — bf16 or fp16 operands, fp32 accumulators — for each operand K-major or
 // MN-major: the forward's GEMMs and the gate's (both K-major), the backward's dh = dy·W2 and
 // dx = dz·W1 (B N-major) and weight gradients (both MN-major). T is cute::bfloat16_t or
-// cute::half_t; the MMA atom follows. 128 × 128 × 32 block tiles, 2 × 2 warps of m16n8k16,
-// each warp tile 32 × 32 (Tile's permutation doubles N per warp); one cp.async per 16-byte
-// vector.
+// cute::half_t; the MMA atom follows. 128 × 64 × 32 block tiles, 2 × 2 warps of m16n8k16,
+// the 2 × 2 warps' 32 × 32 MMA tile repeated 4 × 2 times (each warp: 64 × 32, 64 accumulators
+// per thread); one cp.async per 16-byte vector.
 template <typename T16, Major kA, Major kB>
 struct Sm80Half16 {
   using T = T16;
@@ -177,7 +185,7 @@ struct Sm80Half16 {
                                      cute::SM80_16x8x16_F32BF16BF16F32_TN,
                                      cute::SM80_16x8x16_F32F16F16F32_TN>;
   static constexpr Major kMajorA = kA, kMajorB = kB;
-  static constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 32;
+  static constexpr int kBlockM = 128, kBlockN = 64, kBlockK = 32;
   using TiledMma = cute::TiledMMA<cute::MMA_Atom<MmaAtom>,
                                   cute::Layout<cute::Shape<cute::_2, cute::_2, cute::_1>>,
                                   cute::Tile<cute::_32, cute::_32, cute::_16>>;
@@ -216,16 +224,19 @@ struct Sm80Tf32Operand<Major::k, kRows, kBlockK> {
 
 // M- or N-major (the backward's): columns of kRows floats, padded by 4 so that the MMA's
 // fragment reads — 8 rows × 4 k per warp — fall in 32 distinct banks (unpadded, the 4 k of a
-// column share a bank); the pad keeps every column 16-byte aligned for cp.async. 32 threads
-// along the rows × 4 along K per step.
+// column share a bank); the pad keeps every column 16-byte aligned for cp.async. Per step the
+// 128 threads cover all kRows rows (kRows / 4 threads, one 4-value vector each) × 128 / (kRows
+// / 4) k: 32 × 4 threads for 128 rows, 16 × 8 for 64.
 template <int kRows, int kBlockK>
 struct Sm80Tf32Operand<Major::mn, kRows, kBlockK> {
   static constexpr int kColumnStride = kRows + 4;
   static_assert(kColumnStride * sizeof(float) % 16 == 0, "cp.async needs 16-byte columns");
+  static constexpr int kRowThreads = kRows / 4, kKThreads = 128 / kRowThreads;
+  static_assert(kRows % 16 == 0 && kRowThreads <= 128 && kBlockK % kKThreads == 0);
   using SmemLayout = cute::Layout<cute::Shape<cute::Int<kRows>, cute::Int<kBlockK>>,
                                   cute::Stride<cute::_1, cute::Int<kColumnStride>>>;
-  using CopyThreads =
-      cute::Layout<cute::Shape<cute::_32, cute::_4>, cute::Stride<cute::_1, cute::_32>>;
+  using CopyThreads = cute::Layout<cute::Shape<cute::Int<kRowThreads>, cute::Int<kKThreads>>,
+                                   cute::Stride<cute::_1, cute::Int<kRowThreads>>>;
   using CopyValues = cute::Layout<cute::Shape<cute::_4, cute::_1>>;
 };
 
@@ -233,12 +244,12 @@ struct Sm80Tf32Operand<Major::mn, kRows, kBlockK> {
 // tf32 (TileGemm::allow_tf32): the forward's expert GEMMs (both K-major) and the backward's
 // (dy·W2, dz·W1: B N-major; the weight gradients: both MN-major). The operands are fp32 in
 // memory and tf32 to the MMA (same 32 bits: no conversion pass; the tensor core ignores the low
-// 13 mantissa bits). 128 × 128 × 16 block tiles, 2 × 2 warps of m16n8k8.
+// 13 mantissa bits). 128 × 64 × 16 block tiles, 2 × 2 warps of m16n8k8.
 template <Major kA, Major kB>
 struct Sm80Tf32 {
   using T = cute::tfloat32_t;
   static constexpr Major kMajorA = kA, kMajorB = kB;
-  static constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 16;
+  static constexpr int kBlockM = 128, kBlockN = 64, kBlockK = 16;
   using TiledMma = cute::TiledMMA<cute::MMA_Atom<cute::SM80_16x8x8_F32TF32TF32F32_TN>,
                                   cute::Layout<cute::Shape<cute::_2, cute::_2, cute::_1>>,
                                   cute::Tile<cute::_32, cute::_32, cute::_8>>;

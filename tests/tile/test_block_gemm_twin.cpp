@@ -280,7 +280,7 @@ TEST(BlockGemmTwin, TensorCoreConfigurationsTakeOnlyTheTasksTheyCanPredicate) {
 }
 
 TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Tf32TN) {
-  // 128 × 128 × 16 block tiles, 4-float vectors along K: partial tiles in every dimension, K
+  // 128 × 64 × 16 block tiles, 4-float vectors along K: partial tiles in every dimension, K
   // not a multiple of the block's (but of the vector), padded rows, bias and accumulate.
   const Case cases[] = {{129, 131, 20, false, true, false, false},
                         {7, 200, 36, false, true, true, true, 4},

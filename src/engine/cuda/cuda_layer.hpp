@@ -22,8 +22,9 @@
 
 namespace flashmoe::cuda {
 
-// Task tiles for the GPU: 128-wide expert tiles, one device block tile (tile/tile_configs.hpp)
-// per task in each dimension, so a pass has many tasks for the blocks to share.
+// Task tiles for the GPU: 128 × 128 expert tiles, each walked as one row and two columns of
+// the device's 128 × 64 block tiles (tile/tile_configs.hpp), small enough that a pass has
+// many tasks for the blocks to share.
 runtime::TileShape default_gpu_tiles();
 
 struct CudaOptions {
