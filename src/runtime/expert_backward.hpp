@@ -40,7 +40,7 @@ FLASHMOE_HOST_DEVICE inline void release_expert_pending(const RankState<T, Trans
 
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_hidden(const RankState<T, Transport>& s,
-                                                        const Group& g, const Task& task,
+                                                        const Group& g, Task task,
                                                         const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
@@ -71,7 +71,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_hidden
 
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_input(const RankState<T, Transport>& s,
-                                                       const Group& g, const Task& task,
+                                                       const Group& g, Task task,
                                                        const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
@@ -135,7 +135,7 @@ FLASHMOE_HOST_DEVICE inline void write_weight_grad_rows(
 // dW2 [H, P] = Σ_src dyᵀ·h: the rows of the task's H-column tile, and db2 [H].
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_weight_grad_down(const RankState<T, Transport>& s,
-                                                      const Group& g, const Task& task) {
+                                                      const Group& g, Task task) {
   const std::int64_t H = s.hidden(), P = s.ffn(), expert = task.local_expert;
   const auto dy = [&](std::int64_t source, std::int64_t i) {
     return s.dy_packet_row(source, expert, i);
@@ -151,7 +151,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_weight_grad_down(c
 // dW1 [R, H] = Σ_src dzᵀ·x: the rows of the task's row tile (R = P, or 2P gated), and db1 [R].
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_weight_grad_up(const RankState<T, Transport>& s,
-                                                    const Group& g, const Task& task) {
+                                                    const Group& g, Task task) {
   const std::int64_t H = s.hidden(), R = s.w1_rows(), expert = task.local_expert;
   const auto dz = [&](std::int64_t source, std::int64_t i) -> const T* {
     return s.dz_row(source, expert, i);

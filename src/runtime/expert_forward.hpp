@@ -18,7 +18,7 @@ namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_up(const RankState<T, Transport>& s, const Group& g,
-                                               const Task& task) {
+                                               Task task) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn(), R = s.w1_rows();
@@ -97,7 +97,7 @@ FLASHMOE_HOST_DEVICE inline void return_rows(const RankState<T, Transport>& s, c
 
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_down(const RankState<T, Transport>& s, const Group& g,
-                                                 const Task& task, const GroupScratch<T>& scratch) {
+                                                 Task task, const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
   const std::int64_t H = s.hidden(), P = s.ffn();

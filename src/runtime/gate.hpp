@@ -34,12 +34,15 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_gate_tile(const Ra
                                     true, logits + first * E, E, false, nullptr});
   portable::for_my_share(g, first, last, [&](std::int64_t t) {
     lse[t] = math::softmax_row(logits + t * E, probs + t * E, E);
-    Acc chosen[16] = {};  // k ≤ 16 (SPEC §1)
-    math::topk_row(probs + t * E, E, static_cast<std::int32_t>(k), topk_index + t * k, chosen);
-    Acc chosen_sum = Acc(0);  // Σ_{i<k} p[t, e_i] in increasing i
-    for (std::int64_t j = 0; j < k; ++j) chosen_sum += chosen[j];
-    for (std::int64_t j = 0; j < k; ++j)
-      topk_weight[t * k + j] = s.settings.normalize_weights ? chosen[j] / chosen_sum : chosen[j];
+    // The chosen probabilities go straight into the row's weights, normalised there in place
+    // (no per-thread array: on the GPU it would be local memory).
+    Acc* weight = topk_weight + t * k;
+    math::topk_row(probs + t * E, E, static_cast<std::int32_t>(k), topk_index + t * k, weight);
+    if (s.settings.normalize_weights) {
+      Acc chosen_sum = Acc(0);  // Σ_{i<k} p[t, e_i] in increasing i
+      for (std::int64_t j = 0; j < k; ++j) chosen_sum += weight[j];
+      for (std::int64_t j = 0; j < k; ++j) weight[j] = weight[j] / chosen_sum;
+    }
   });
   g.sync();
   portable::for_my_share(g, 0, E, [&](std::int64_t e) {

@@ -52,7 +52,9 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_gate_gradient_tile
       const Acc fraction = static_cast<Acc>(routed[e]) / static_cast<Acc>(S * k);
       dp[e] = d_aux * static_cast<Acc>(E) * fraction / static_cast<Acc>(S);
     }
-    Acc dweight[16] = {};  // [k]: r[t, j] for kept slots, 0 for dropped ones
+    // [k]: r[t, j] for kept slots, 0 for dropped ones (in the workspace, not in a per-thread
+    // array: on the GPU that would be local memory)
+    Acc* dweight = s.template own<Acc>(l.slot_grad) + t * k;
     for (std::int64_t j = 0; j < k; ++j) {
       dweight[j] = Acc(0);
       if (kept[t * k + j] == 0) continue;

@@ -14,7 +14,7 @@ namespace flashmoe::runtime {
 
 template <typename T, typename Transport, typename Group>
 FLASHMOE_HOST_DEVICE inline void execute_task(const RankState<T, Transport>& s, const Group& g,
-                                              const Task& task, const GroupScratch<T>& scratch) {
+                                              Task task, const GroupScratch<T>& scratch) {
   switch (task.kind) {
     case TaskKind::gate_tile:
       run_gate_tile(s, g, task.tile);

@@ -229,17 +229,21 @@ FLASHMOE_HOST_DEVICE inline WaitDescription describe_rank_wait(const RankState<T
   return d;
 }
 
-// One step of a processor group's leader: what the whole group does next.
+// One step of a processor group's leader: what the whole group does next, and the leader's
+// count of idle attempts after it (by value, not a reference into the call: on the GPU the
+// counter would then need an address in local memory).
 struct Step {
   enum class Action : std::uint32_t { again, run, leave, timed_out } action = Action::again;
   Task task;
+  int attempt = 0;
 };
 
 template <typename T, typename Transport, typename Group, typename Hooks>
 FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankState<T, Transport>& s, const Group& g,
                                            const ProgramSettings& settings, std::int64_t index,
-                                           std::uint64_t taken, int& attempt, Hooks& hooks) {
+                                           std::uint64_t taken, int attempt, Hooks& hooks) {
   Step step;
+  step.attempt = attempt;
   if (s.aborted()) {
     step.action = Step::Action::leave;
     return step;
@@ -280,7 +284,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankSt
       hooks.subscriber(start, g.now_ns());
       if (produced) {
         note_progress(s, g);
-        attempt = 0;
+        step.attempt = 0;
         return step;  // again: the new tasks are in the queue
       }
     }
@@ -289,7 +293,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankSt
       return step;
     }
   }
-  g.idle(attempt++);
+  g.idle(step.attempt++);
   return step;
 }
 
@@ -314,7 +318,10 @@ FLASHMOE_HOST_DEVICE inline Outcome run_processor(const RankState<T, Transport>&
   std::int64_t idle_since = g.now_ns();
   for (;;) {
     Step step;
-    if (g.leader()) step = next_step(s, g, settings, index, taken, attempt, hooks);
+    if (g.leader()) {
+      step = next_step(s, g, settings, index, taken, attempt, hooks);
+      attempt = step.attempt;
+    }
     step = g.broadcast(step);
     if (step.action == Step::Action::again) continue;
     if (step.action == Step::Action::leave) break;

@@ -131,6 +131,7 @@ struct WorkspaceLayout {
   Region dlogits;                // accumulate [max_tokens][E]
   Region topk_index;             // i32 [max_tokens][k]
   Region topk_weight;            // accumulate [max_tokens][k]
+  Region slot_grad;              // accumulate [max_tokens][k]: r[t, j] = dout[t]·y[t, j] (backward)
   Region kept;                   // u8 [max_tokens][k]
   Region position;               // i32 [max_tokens][k]: packet row, −1 when dropped
   Region tile_counts;            // i32 [token tiles][E]: slots per expert in each tile
@@ -312,6 +313,7 @@ FLASHMOE_HOST_DEVICE inline WorkspaceLayout WorkspaceLayout::compute(const Layer
   l.dlogits = append(own, a * n(T * E));
   l.topk_index = append(own, 4 * n(T * k));
   l.topk_weight = append(own, a * n(T * k));
+  l.slot_grad = append(own, a * n(T * k));
   l.kept = append(own, n(T * k));
   l.position = append(own, 4 * n(T * k));
   l.tile_counts = append(own, 4 * n(G * E));

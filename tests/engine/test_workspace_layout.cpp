@@ -80,6 +80,7 @@ TEST(WorkspaceLayout, RegionsAreAlignedDisjointAndInside) {
                                  l.dlogits,
                                  l.topk_index,
                                  l.topk_weight,
+                                 l.slot_grad,
                                  l.kept,
                                  l.position,
                                  l.tile_counts,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <type_traits>
 
 #include "engine/cuda/world_launch.cuh"
@@ -54,22 +55,37 @@ __global__ void __launch_bounds__(kBlockThreads)
   if (threadIdx.x == 0) runtime::apply_pass(state, launch.clock->current, launch.bindings[rank]);
   __syncthreads();
   const State& s = state;
-  const BlockGroup group(slot, tile_smem);
-
-  const std::int64_t processors = s.layout.shape.processor_groups;
-  const runtime::Role role =
-      block < processors ? runtime::Role{runtime::Role::Kind::processor, block}
-      : block == processors
-          ? runtime::Role{runtime::Role::Kind::scheduler, 0}
-          : runtime::Role{runtime::Role::Kind::subscriber, block - processors - 1};
-  const runtime::GroupScratch<T> scratch =
-      block < processors
-          ? runtime::group_scratch<T>(
-                s.layout,
-                launch.scratch + (static_cast<std::int64_t>(rank) * processors + block) *
-                                     static_cast<std::int64_t>(s.layout.group_scratch_bytes))
-          : runtime::GroupScratch<T>{};
-  runtime::NoHooks hooks;
+  // The block's group, role, scratch and hooks are the same for every thread, and the program
+  // takes them by reference into calls it does not inline: they live in shared memory too
+  // (built by thread 0 in raw storage, since a __shared__ variable cannot have a constructor),
+  // where a per-thread object would need an address in local memory.
+  using Scratch = runtime::GroupScratch<T>;
+  __shared__ alignas(BlockGroup) std::byte group_bytes[sizeof(BlockGroup)];
+  __shared__ alignas(runtime::Role) std::byte role_bytes[sizeof(runtime::Role)];
+  __shared__ alignas(Scratch) std::byte scratch_bytes[sizeof(Scratch)];
+  __shared__ alignas(runtime::NoHooks) std::byte hooks_bytes[sizeof(runtime::NoHooks)];
+  if (threadIdx.x == 0) {
+    using Kind = runtime::Role::Kind;
+    const std::int64_t processors = s.layout.shape.processor_groups;
+    new (group_bytes) BlockGroup(slot, tile_smem);
+    new (hooks_bytes) runtime::NoHooks{};
+    new (role_bytes) runtime::Role(
+        block < processors    ? runtime::Role{Kind::processor, block}
+        : block == processors ? runtime::Role{Kind::scheduler, 0}
+                              : runtime::Role{Kind::subscriber, block - processors - 1});
+    const std::int64_t group_index = static_cast<std::int64_t>(rank) * processors + block;
+    new (scratch_bytes) Scratch(
+        block < processors
+            ? runtime::group_scratch<T>(
+                  s.layout, launch.scratch + group_index * static_cast<std::int64_t>(
+                                                               s.layout.group_scratch_bytes))
+            : Scratch{});
+  }
+  __syncthreads();
+  const BlockGroup& group = *reinterpret_cast<const BlockGroup*>(group_bytes);
+  const runtime::Role& role = *reinterpret_cast<const runtime::Role*>(role_bytes);
+  const Scratch& scratch = *reinterpret_cast<const Scratch*>(scratch_bytes);
+  runtime::NoHooks& hooks = *reinterpret_cast<runtime::NoHooks*>(hooks_bytes);
   const runtime::Outcome outcome =
       runtime::run_pass(s, group, launch.settings, role, scratch, hooks);
   if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
