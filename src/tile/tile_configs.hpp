@@ -23,7 +23,8 @@
 // on 128 threads holds 128 fp32 accumulators per thread; with the A and B fragments that leaves
 // nothing of the 255 registers, so the tiles spilled 24-40 B, the task actors around them 70-140
 // B, and the bf16 kernel's stack was 672 B. At 128 × 64 (64 accumulators per thread, the shape
-// of CUTLASS's 4-warp SM80 tiles) no tile or actor spills and the stack is 224 B.
+// of CUTLASS's 4-warp SM80 tiles) no tile or actor spills and the stack was 224 B (lower since:
+// docs/cuda.md has the current figures).
 //   Simt<...>    every type and layout: FMA per thread (widening bf16 exactly), element copies;
 //                kThreads threads; on the device the fallback, on the CPU the twin.
 #pragma once
