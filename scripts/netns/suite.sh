@@ -83,9 +83,10 @@ run_case() {
   shift 5
   local start status output elapsed log="$workdir/case.log"
   local left attempt retried=""
-  # At most two attempts, the second only when mpirun failed to start its daemons (seen once in
-  # a CI run: mpirun segfaulted 145 ms in, before any rank ran) — a launcher failure, not the
-  # behaviour under test; it is reported in the case's line.
+  # At most two attempts, the second only when mpirun failed to start its daemons — a launcher
+  # failure, not the behaviour under test, reported in the case's line. Its known cause, orted
+  # crashing while it shares its hwloc topology, is avoided in hosts.sh (rtc_hwloc_vmhole none);
+  # the retry stays for a daemon lost for another reason.
   for attempt in 1 2; do
     start=$(date +%s%N)
     # Into a file, not a pipe: a daemon stranded on a cut host would hold a pipe open for ever.

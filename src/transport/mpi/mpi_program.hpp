@@ -7,7 +7,8 @@
 //     });
 //   }
 //
-// It creates the MpiSession, runs the body, and
+// It ignores SIGPIPE (a write to a dead peer's socket must fail, not kill this rank and hide
+// which rank died), creates the MpiSession, runs the body, and
 //   - body returns 0: finalises MPI and returns 0;
 //   - body throws (a TimeoutError, a mismatch, any std::exception): prints
 //     "flashmoe rank R of W: <kind>: <message>" on stderr, then MPI_Abort(MPI_COMM_WORLD, 1);
