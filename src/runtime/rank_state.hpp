@@ -14,6 +14,7 @@
 #include "portable/atomics.hpp"
 #include "portable/transport.hpp"
 #include "runtime/fault_injection.hpp"
+#include "runtime/invariant.hpp"
 #include "runtime/task_queue.hpp"
 #include "runtime/tile_span.hpp"
 #include "runtime/workspace_layout.hpp"
@@ -100,6 +101,9 @@ struct RankState {
   FaultInjection faults;
   Transport transport;
   std::byte* private_area = nullptr;
+  // Where the device records a broken invariant before it traps (host-mapped memory the host
+  // reads after the failed launch; invariant.hpp). Null on the CPU, where one throws.
+  BrokenInvariant* broken_invariant = nullptr;
 
   // ---- this pass -------------------------------------------------------------------------------
   std::uint32_t epoch = 0;
@@ -138,7 +142,8 @@ struct RankState {
   FLASHMOE_HOST_DEVICE TaskQueue queue() const {
     RankControl& c = control();
     return {own<Task>(layout.queue_slots), own<std::uint32_t>(layout.queue_published),
-            &c.queue_head, &c.queue_tail, static_cast<std::uint64_t>(layout.task_capacity)};
+            &c.queue_head, &c.queue_tail,
+            faults.queue_capacity(static_cast<std::uint64_t>(layout.task_capacity))};
   }
   FLASHMOE_HOST_DEVICE int world_size() const { return layout.shape.world_size; }
   FLASHMOE_HOST_DEVICE std::int64_t local_experts() const { return layout.shape.local_experts; }

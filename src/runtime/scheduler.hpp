@@ -16,8 +16,8 @@ namespace flashmoe::runtime {
 template <typename T, typename Transport>
 FLASHMOE_HOST_DEVICE inline void schedule(const RankState<T, Transport>& s, const Task& task) {
   portable::fetch_add_acq_rel<Scope::rank>(s.control().pending_tasks, std::uint64_t{1});
-  if (!s.queue().push(task))
-    fail_queue_overflow(s.rank, static_cast<std::uint64_t>(s.layout.task_capacity));
+  const TaskQueue queue = s.queue();
+  if (!queue.push(task)) fail_queue_overflow(s.broken_invariant, s.rank, queue.capacity);
 }
 
 template <typename T, typename Transport>

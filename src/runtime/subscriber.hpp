@@ -105,7 +105,8 @@ FLASHMOE_HOST_DEVICE inline void on_gradient_packet(const RankState<T, Transport
 // One sweep over partition p's not-yet-seen arrivals; true when it scheduled anything or
 // finished the partition. The caller holds the partition.
 template <typename T, typename Transport>
-FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline bool poll_partition(const RankState<T, Transport>& s, std::int64_t p) {
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline bool poll_partition(
+    const RankState<T, Transport>& s, std::int64_t p) {
   const WorkspaceLayout& l = s.layout;
   SubscriberPartition& part = s.partition(p);
   if (part.done != 0) return false;
@@ -130,9 +131,9 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline bool poll_partition(const R
         subscriber_detail::schedule_packet_tiles(s, TaskKind::expert_up, source, expert, rows);
       } else {
         if (rows != packet_rows[index])
-          fail_packet_mismatch(s.rank, static_cast<int>(source), static_cast<int>(expert),
-                               static_cast<std::uint64_t>(packet_rows[index]),
-                               static_cast<std::uint64_t>(rows));
+          fail_packet_mismatch(
+              s.broken_invariant, s.rank, static_cast<int>(source), static_cast<int>(expert),
+              static_cast<std::uint64_t>(packet_rows[index]), static_cast<std::uint64_t>(rows));
         subscriber_detail::on_gradient_packet(s, source, expert, rows);
       }
     }

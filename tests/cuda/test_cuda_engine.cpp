@@ -3,8 +3,9 @@
 // fp32 with tf32 tensor cores, bf16, fp16; gated and plain activations, bias, aux and z losses,
 // capacity and dropless; a rank with no tokens; results bitwise equal across runs and across
 // grid sizes and roles; passes back to back each equal to a fresh pass; a wait that is never
-// satisfied ends in TimeoutError and the next pass still works; passes captured in a CUDA graph
-// replay as new passes. Where no usable GPU is present (CI), every test skips and says why.
+// satisfied ends in TimeoutError and the next pass still works; a broken invariant ends in an
+// Error naming it; passes captured in a CUDA graph replay as new passes. Where no usable GPU
+// is present (CI), every test skips and says why.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -164,6 +165,27 @@ TEST_F(CudaEngine, AWaitNeverSatisfiedTimesOutAndTheNextPassWorks) {
   layer.forward();
   layer.backward();
   expect_matches_reference(problem, layer.results(), "after a timed-out pass");
+}
+
+// A broken invariant (the ready queue sized too small, a test hook) traps the kernel after it
+// recorded what broke in host memory: the host's Error names it. The CUDA context is lost
+// afterwards, so nothing else runs in this process (ctest runs every test in its own).
+TEST_F(CudaEngine, ABrokenInvariantTrapsAndTheErrorSaysWhatBroke) {
+  Config c = gpu_config(DType::fp32, Activation::relu, 4, 2);
+  const Problem problem = make_random_problem(c, 2, {20, 17}, 4, true);
+  CudaOptions o = small_tiles();
+  o.faults.queue_capacity_limit = 1;
+  Layer layer(problem, o);
+  try {
+    layer.forward();
+    ADD_FAILURE() << "a queue too small for the pass must fail it";
+  } catch (const TimeoutError& e) {
+    ADD_FAILURE() << "a broken invariant is not a timeout: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_TRUE(test::contains_all(
+        e.what(), {"broken invariant trapped the kernel", "task queue overflow (capacity 1)"}))
+        << e.what();
+  }
 }
 
 // A CUDA graph on a stream of the caller's: its runtime errors fail the test with their name.

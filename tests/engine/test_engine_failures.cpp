@@ -39,6 +39,25 @@ TEST(EngineFailures, SilentPeerTimesOutNamingWhatWasMissing) {
   EXPECT_LT(seconds, 30.0) << "the failure must come soon after the timeout";
 }
 
+// A broken invariant (here the ready queue sized too small, a test hook) ends the call with
+// an Error naming the rank and what broke — never a dropped task, a hang or a crash.
+TEST(EngineFailures, AQueueTooSmallIsABrokenInvariantNamedInTheError) {
+  Config c = engine_test::small_config(DType::fp32, Activation::relu, 4, 2);
+  const Problem problem = make_random_problem(c, 2, {20, 20}, 1, true);
+  engine::EngineOptions options = engine_test::small_tiles(2);
+  options.faults.queue_capacity_limit = 1;
+  try {
+    engine::run_in_process(problem, options);
+    FAIL() << "a queue too small for the pass must fail the call";
+  } catch (const TimeoutError& error) {
+    FAIL() << "a broken invariant is not a timeout: " << error.what();
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("task queue overflow (capacity 1)"), std::string::npos) << message;
+    EXPECT_NE(message.find("rank "), std::string::npos) << message;
+  }
+}
+
 TEST(EngineFailures, ReportsStageSecondsAndWritesATrace) {
   Config c = engine_test::small_config(DType::fp32, Activation::silu, 4, 2);
   const Problem problem = make_random_problem(c, 2, {40, 9}, 2, true);

@@ -385,10 +385,17 @@ class LayerImpl final : public Layer::Impl {
   // then copies the forward's outputs and (or) the backward's gradients into results_.
   void complete(bool forward_outputs, bool gradients) {
     const cudaError_t ended = cudaStreamSynchronize(stream_);
-    FLASHMOE_CHECK(ended == cudaSuccess, "cuda engine: a pass failed on the device: ",
-                   cudaGetErrorName(ended), ": ", cudaGetErrorString(ended),
-                   " (a broken invariant traps the kernel after printing what broke; the CUDA "
-                   "context is unusable after this)");
+    if (ended != cudaSuccess) {
+      // The kernel may have trapped on a broken invariant after recording it in host memory,
+      // which stays readable when the context is lost.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      const runtime::BrokenInvariant broken = broken_invariant_.host();
+      FLASHMOE_CHECK(broken.claimed == 0, "cuda engine: a broken invariant trapped the kernel: ",
+                     runtime::broken_invariant_message(broken), " (", cudaGetErrorName(ended),
+                     "; the CUDA context is unusable after this)");
+      FLASHMOE_FAIL("cuda engine: a pass failed on the device: ", cudaGetErrorName(ended), ": ",
+                    cudaGetErrorString(ended), " (the CUDA context is unusable after this)");
+    }
     // Nothing on the stream touches the record now: read it, and clear it for the passes that
     // follow (first failure wins until the host has read it; persistent_kernel.cuh).
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -432,6 +439,7 @@ class LayerImpl final : public Layer::Impl {
       f.faults = options_.faults;
       f.transport = Transport(table, static_cast<int>(r), world_, abort_word);
       f.private_area = workspace_.at(private_at_ + r * layout_.private_bytes);
+      f.broken_invariant = broken_invariant_.device();
     }
     FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(workspace_.at(table_at_), buffers.data(),
                                         W * sizeof(std::byte*), cudaMemcpyHostToDevice, stream_));
@@ -650,6 +658,7 @@ class LayerImpl final : public Layer::Impl {
   std::size_t input_bytes_ = 0, wg_at_ = 0;
   std::vector<RankIo> rank_io_;
   MappedHost<FailureRecord> failure_;
+  MappedHost<runtime::BrokenInvariant> broken_invariant_;  // written by a kernel that then traps
 
   // What the host staged (stage_inputs) and enqueued. The device counts the passes themselves
   // (PassClock): graph replays are passes the host never sees.
