@@ -85,11 +85,14 @@ __global__ void route_tokens(const float* logits, std::int64_t tokens, int exper
   if (t >= tokens) return;
   float* p = probs + t * experts;
   math::softmax_row(logits + t * experts, p, experts);
-  float chosen[16];
-  math::topk_row(p, experts, k, topk_index + t * k, chosen);
+  // The chosen probabilities go straight to the token's weights and are normalised there (no
+  // per-thread array: it would live in local memory).
+  float* weight = topk_weight + t * k;
+  math::topk_row(p, experts, k, topk_index + t * k, weight);
+  if (!normalize) return;
   float sum = 0.0f;
-  for (int j = 0; j < k; ++j) sum += chosen[j];
-  for (int j = 0; j < k; ++j) topk_weight[t * k + j] = normalize ? chosen[j] / sum : chosen[j];
+  for (int j = 0; j < k; ++j) sum += weight[j];
+  for (int j = 0; j < k; ++j) weight[j] /= sum;
 }
 
 // One block per expert: its slots ranked by token order with a block-wide scan over chunks of
