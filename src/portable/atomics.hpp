@@ -104,7 +104,7 @@ __device__ inline std::uint64_t global_fetch_add_acq_rel(std::uint64_t& word, st
 }
 template <Scope S, typename T>
 inline constexpr bool global_u64 =
-    S != Scope::group&& std::is_same_v<std::remove_cv_t<T>, std::uint64_t>;
+    (S != Scope::group) && std::is_same_v<std::remove_cv_t<T>, std::uint64_t>;
 }  // namespace atomics_detail
 #endif
 

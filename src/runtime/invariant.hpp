@@ -10,14 +10,12 @@
 #pragma once
 
 #include <cstdint>
-
-#include "flashmoe/macros.hpp"
-#include "portable/atomics.hpp"
-
 #include <sstream>
 #include <string>
 
 #include "flashmoe/error.hpp"
+#include "flashmoe/macros.hpp"
+#include "portable/atomics.hpp"
 
 namespace flashmoe::runtime {
 
