@@ -12,8 +12,8 @@ for every architecture it holds:
   - every persistent kernel's stack (local memory per thread: register spills, the call ABI's
     saved registers, local arrays) is at most --max-stack-bytes, or for the kernel of element
     type TYPE (its template argument as demangled: double, float, flashmoe::bfloat16) at most
-    the N of --stack-budget TYPE=N. The goal is 0; the budgets CI passes are the measured
-    figures, so that local memory can shrink but never grow unnoticed.
+    the N of --stack-budget TYPE=N. CI passes 0 for every kernel (measured: none has local
+    memory), so that local memory can never come back unnoticed.
 The kernel's SASS holds its non-inlined callees (whole-program compilation), so every count is
 per kernel. cuobjdump needs nvdisasm: on PATH, or NVDISASM_PATH.
 

@@ -68,6 +68,7 @@ void run_participant(const ParticipantContext<T, Transport>& c, const cpu::Threa
   const runtime::GroupScratch<T> scratch =
       c.scratch != nullptr ? runtime::group_scratch<T>(c.fixed->layout, c.scratch)
                            : runtime::GroupScratch<T>{};
+  runtime::ProcessorCursor cursor;  // the leader's; each member has one, as run_pass takes it
   for (std::uint64_t epoch = 1;; ++epoch) {
     std::uint64_t go = group.leader() ? (c.channel->wait_for_pass(epoch) ? 1 : 0) : 0;
     go = group.broadcast(go);
@@ -90,7 +91,7 @@ void run_participant(const ParticipantContext<T, Transport>& c, const cpu::Threa
     try {
       throw_if_test_fault("engine_worker");
       const runtime::Outcome outcome =
-          runtime::run_pass(s, group, c.settings, c.role, scratch, hooks);
+          runtime::run_pass(s, group, c.settings, c.role, scratch, hooks, cursor);
       if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
         c.channel->record_error(epoch,
                                 std::make_exception_ptr(TimeoutError(runtime::timeout_message(

@@ -44,18 +44,23 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_hidden
                                                         const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
-  const std::int64_t H = s.hidden(), P = s.ffn();
+  Acc* dh = scratch.tile;  // [rows, cols]
+  {
+    const std::int64_t H = s.hidden(), P = s.ffn();
+    const auto [source, expert, first_row, rows, first_col, cols] =
+        s.expert_tile(task, l.tiles.ffn_columns, P);
+    const T* w2 = s.io.w2 + expert * H * P;  // [H, P]
+    g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, s.dy_packet_row(source, expert, first_row), H,
+                                      false, w2 + first_col, P, false, dh, cols, false, nullptr,
+                                      s.settings.allow_tf32});
+  }
+  // The tile's coordinates again rather than held across the GEMM's call, which may use every
+  // register on the GPU (fp64): values kept across it are spilled to local memory.
   const auto [source, expert, first_row, rows, first_col, cols] =
-      s.expert_tile(task, l.tiles.ffn_columns, P);
-  const T* w2 = s.io.w2 + expert * H * P;  // [H, P]
-  Acc* dh = scratch.tile;                  // [rows, cols]
-
-  g.gemm(portable::TileGemm<T, Acc>{rows, cols, H, s.dy_packet_row(source, expert, first_row), H,
-                                    false, w2 + first_col, P, false, dh, cols, false, nullptr,
-                                    s.settings.allow_tf32});
+      s.expert_tile(task, l.tiles.ffn_columns, s.ffn());
   g.activate_backward(portable::TileActivationBackward<T, Acc>{
       s.settings.activation, s.settings.gated, rows, cols,
-      s.z_row(source, expert, first_row) + first_col, s.w1_rows(), P, dh,
+      s.z_row(source, expert, first_row) + first_col, s.w1_rows(), s.ffn(), dh,
       s.dz_row(source, expert, first_row) + first_col, s.w1_rows()});
   if (!g.leader()) return;
   std::uint32_t& progress = s.template own<std::uint32_t>(
@@ -75,15 +80,19 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline void run_expert_grad_input(
                                                        const GroupScratch<T>& scratch) {
   using Acc = accumulate_t<T>;
   const WorkspaceLayout& l = s.layout;
-  const std::int64_t H = s.hidden(), R = s.w1_rows();
+  Acc* dx_partial = scratch.tile;  // [rows, cols]
+  {
+    const std::int64_t H = s.hidden(), R = s.w1_rows();
+    const auto [source, expert, first_row, rows, first_col, cols] =
+        s.expert_tile(task, l.tiles.hidden_columns, H);
+    const T* w1 = s.io.w1 + expert * R * H;  // [R, H]
+    g.gemm(portable::TileGemm<T, Acc>{rows, cols, R, s.dz_row(source, expert, first_row), R, false,
+                                      w1 + first_col, H, false, dx_partial, cols, false, nullptr,
+                                      s.settings.allow_tf32});
+  }
+  // Recomputed after the GEMM, as in run_expert_grad_hidden.
   const auto [source, expert, first_row, rows, first_col, cols] =
-      s.expert_tile(task, l.tiles.hidden_columns, H);
-  const T* w1 = s.io.w1 + expert * R * H;  // [R, H]
-  Acc* dx_partial = scratch.tile;          // [rows, cols]
-
-  g.gemm(portable::TileGemm<T, Acc>{rows, cols, R, s.dz_row(source, expert, first_row), R, false,
-                                    w1 + first_col, H, false, dx_partial, cols, false, nullptr,
-                                    s.settings.allow_tf32});
+      s.expert_tile(task, l.tiles.hidden_columns, s.hidden());
   return_rows(
       s, g, source, expert, first_row, rows, first_col, cols, dx_partial,
       [&](std::int64_t token, std::int64_t slot) { return l.dx_slot(token, slot); },

@@ -55,6 +55,18 @@ struct Outcome {
   WaitDescription waited_for;  // timed_out only
 };
 
+// A processor group's place in its pass loop, read and written by the group's leader only and
+// always through this reference, never held across a task: on the GPU it lives in the block's
+// shared memory, since values a thread keeps in registers across the actors' calls (which may
+// use every register) are spilled to local memory — 40 B per thread in the fp64 kernel, as
+// ptxas reported before it moved there. On the CPU any storage does.
+struct ProcessorCursor {
+  std::int64_t index = 0;       // the processor group's index (its mailbox, its first partition)
+  std::uint64_t taken = 0;      // dedicated scheduling: tasks taken from the mailbox so far
+  std::int64_t idle_since = 0;  // when the group last went idle (the hooks' idle intervals)
+  int attempt = 0;              // idle attempts since the last progress (the back-off)
+};
+
 // Per-pass settings of the program that the layer fixes.
 struct ProgramSettings {
   Scheduling scheduling = Scheduling::shared;
@@ -229,28 +241,24 @@ FLASHMOE_HOST_DEVICE inline WaitDescription describe_rank_wait(const RankState<T
   return d;
 }
 
-// One step of a processor group's leader: what the whole group does next, and the leader's
-// count of idle attempts after it (by value, not a reference into the call: on the GPU the
-// counter would then need an address in local memory).
+// One step of a processor group's leader: what the whole group does next.
 struct Step {
   enum class Action : std::uint32_t { again, run, leave, timed_out } action = Action::again;
   Task task;
-  int attempt = 0;
 };
 
 template <typename T, typename Transport, typename Group, typename Hooks>
-FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankState<T, Transport>& s, const Group& g,
-                                           const ProgramSettings& settings, std::int64_t index,
-                                           std::uint64_t taken, int attempt, Hooks& hooks) {
+FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(
+    const RankState<T, Transport>& s, const Group& g, const ProgramSettings& settings,
+    ProcessorCursor& cursor, Hooks& hooks) {
   Step step;
-  step.attempt = attempt;
   if (s.aborted()) {
     step.action = Step::Action::leave;
     return step;
   }
   if (settings.scheduling == Scheduling::dedicated) {
-    Mailbox& box = s.mailbox(index);
-    if (portable::load_acquire<Scope::rank>(box.posted) > taken) {
+    Mailbox& box = s.mailbox(cursor.index);
+    if (portable::load_acquire<Scope::rank>(box.posted) > cursor.taken) {
       step.action = Step::Action::run;
       step.task = box.task;
       return step;
@@ -266,7 +274,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankSt
   if (settings.scheduling == Scheduling::shared) {
     const std::int64_t S = s.layout.shape.subscriber_partitions;
     for (std::int64_t i = 0; i < S; ++i) {
-      const std::int64_t p = (index + i) % S;
+      const std::int64_t p = (cursor.index + i) % S;
       if (!try_lock_partition(s, p)) continue;
       const std::int64_t start = g.now_ns();
       bool produced = false;
@@ -284,7 +292,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankSt
       hooks.subscriber(start, g.now_ns());
       if (produced) {
         note_progress(s, g);
-        step.attempt = 0;
+        cursor.attempt = 0;
         return step;  // again: the new tasks are in the queue
       }
     }
@@ -293,7 +301,7 @@ FLASHMOE_HOST_DEVICE FLASHMOE_DEVICE_NOINLINE inline Step next_step(const RankSt
       return step;
     }
   }
-  g.idle(step.attempt++);
+  g.idle(cursor.attempt++);
   return step;
 }
 
@@ -311,17 +319,17 @@ template <typename T, typename Transport, typename Group, typename Hooks>
 FLASHMOE_HOST_DEVICE inline Outcome run_processor(const RankState<T, Transport>& s, const Group& g,
                                                   const ProgramSettings& settings,
                                                   std::int64_t index,
-                                                  const GroupScratch<T>& scratch, Hooks& hooks) {
-  std::uint64_t taken =
-      g.leader() ? portable::load_relaxed<Scope::rank>(s.mailbox(index).taken) : 0;
-  int attempt = 0;
-  std::int64_t idle_since = g.now_ns();
+                                                  const GroupScratch<T>& scratch, Hooks& hooks,
+                                                  ProcessorCursor& cursor) {
+  if (g.leader()) {
+    cursor.index = index;
+    cursor.taken = portable::load_relaxed<Scope::rank>(s.mailbox(index).taken);
+    cursor.idle_since = g.now_ns();
+    cursor.attempt = 0;
+  }
   for (;;) {
     Step step;
-    if (g.leader()) {
-      step = next_step(s, g, settings, index, taken, attempt, hooks);
-      attempt = step.attempt;
-    }
+    if (g.leader()) step = next_step(s, g, settings, cursor, hooks);
     step = g.broadcast(step);
     if (step.action == Step::Action::again) continue;
     if (step.action == Step::Action::leave) break;
@@ -330,7 +338,7 @@ FLASHMOE_HOST_DEVICE inline Outcome run_processor(const RankState<T, Transport>&
       return give_up(describe_rank_wait(s, g));
     }
     const std::int64_t start = g.now_ns();
-    if (g.leader()) hooks.idle(idle_since, start);
+    if (g.leader()) hooks.idle(cursor.idle_since, start);
 #if !defined(__CUDA_ARCH__)
     if (g.leader()) maybe_slow_down(s, step.task.kind);
 #endif
@@ -341,12 +349,12 @@ FLASHMOE_HOST_DEVICE inline Outcome run_processor(const RankState<T, Transport>&
       note_progress(s, g);
       finish_task(s);
       if (settings.scheduling == Scheduling::dedicated)
-        portable::store_release<Scope::rank>(s.mailbox(index).taken, ++taken);
-      idle_since = end;
-      attempt = 0;
+        portable::store_release<Scope::rank>(s.mailbox(cursor.index).taken, ++cursor.taken);
+      cursor.idle_since = end;
+      cursor.attempt = 0;
     }
   }
-  if (g.leader()) hooks.idle(idle_since, g.now_ns());
+  if (g.leader()) hooks.idle(cursor.idle_since, g.now_ns());
   return {s.aborted() ? Outcome::Kind::aborted : Outcome::Kind::done, {}};
 }
 
@@ -427,11 +435,12 @@ FLASHMOE_HOST_DEVICE inline void leave_pass(const RankState<T, Transport>& s, co
 
 // Enters the pass (group 0 resets and opens it, the others wait) and runs the participant's
 // role; the caller reports the outcome and then calls leave_pass. Collective over the group.
-// `scratch` is the group's block (processor groups only).
+// `scratch` is the group's block and `cursor` its loop's state (processor groups only).
 template <typename T, typename Transport, typename Group, typename Hooks>
 FLASHMOE_HOST_DEVICE inline Outcome run_pass(const RankState<T, Transport>& s, const Group& g,
                                              const ProgramSettings& settings, const Role& role,
-                                             const GroupScratch<T>& scratch, Hooks& hooks) {
+                                             const GroupScratch<T>& scratch, Hooks& hooks,
+                                             ProcessorCursor& cursor) {
   using namespace program_detail;
   PassWords& words = s.pass_words();
   const bool opener = role.kind == Role::Kind::processor && role.index == 0;
@@ -457,7 +466,7 @@ FLASHMOE_HOST_DEVICE inline Outcome run_pass(const RankState<T, Transport>& s, c
     d.what = WaitDescription::What::own_participants;  // the rank's own never moved on
     outcome = give_up(d);
   } else if (role.kind == Role::Kind::processor) {
-    outcome = run_processor(s, g, settings, role.index, scratch, hooks);
+    outcome = run_processor(s, g, settings, role.index, scratch, hooks, cursor);
   } else if (role.kind == Role::Kind::scheduler) {
     outcome = run_scheduler(s, g);
   } else {

@@ -26,7 +26,7 @@
 // of CUTLASS's 4-warp SM80 tiles) no tile or actor spills and the stack was 224 B (lower since:
 // docs/cuda.md has the current figures).
 //   Simt<...>    every type and layout: FMA per thread (widening bf16 exactly), element copies;
-//                kThreads threads; on the device the fallback, on the CPU the twin.
+//                kThreads threads; on the device the fallback (DeviceSimt), on the CPU the twin.
 #pragma once
 
 #include <cstdint>
@@ -310,11 +310,23 @@ static_assert(cute::size(Sm80F16TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Sm80Tf32TN::TiledMma{}) == kDeviceThreads);
 static_assert(cute::size(Simt<float, float, Major::k, Major::k>::TiledMma{}) == kDeviceThreads);
 
+// The device's SIMT block tile (fp32 without tf32, fp64, and every task the tensor-core
+// configurations refuse): 64 × 64 on the block's threads, in K slices of 8 elements — 4 for
+// fp64, whose 8-element slices kept so many registers busy in the tile that the persistent
+// kernel's backward actors spilled the values they hold across its call (8 B of local memory
+// per thread on sm_80, ptxas).
+template <typename T>
+inline constexpr int kDeviceSimtBlockK = std::is_same_v<T, double> ? 4 : 8;
+template <typename In, typename Out, Major kA, Major kB>
+using DeviceSimt = Simt<In, Out, kA, kB, kDeviceThreads, 64, 64, kDeviceSimtBlockK<In>>;
+
 // Shared memory the device's block tiles need at most (the persistent kernel's allocation):
 // the tf32 tile with two padded MN-major operands (2 × 132 × 16 floats).
 inline constexpr std::size_t kDeviceSmemBytes = Sm80Tf32<Major::mn, Major::mn>::kSmemBytes;
 static_assert(Sm80Bf16TN::kSmemBytes <= kDeviceSmemBytes);
 static_assert(Sm80Tf32<Major::k, Major::mn>::kSmemBytes <= kDeviceSmemBytes);
+static_assert(DeviceSimt<double, double, Major::mn, Major::mn>::kSmemBytes <= kDeviceSmemBytes);
+static_assert(DeviceSimt<float, float, Major::mn, Major::mn>::kSmemBytes <= kDeviceSmemBytes);
 
 // Whether a tensor-core configuration takes the task: its operand layouts are the task's, each
 // operand's contiguous extent and leading dimension are whole copy vectors (a vector never
@@ -356,12 +368,12 @@ CUTE_DEVICE void device_tile_gemm(const Group& g, const portable::TileGemm<In, O
     if (t.allow_tf32 && tensor_core_fits<NN>(t)) return block_gemm<NN>(g, tf32, smem, epilogue);
   }
   if (!t.trans_a && t.trans_b)
-    return block_gemm<Simt<CIn, Out, Major::k, Major::k>>(g, c, smem, epilogue);
+    return block_gemm<DeviceSimt<CIn, Out, Major::k, Major::k>>(g, c, smem, epilogue);
   if (!t.trans_a && !t.trans_b)
-    return block_gemm<Simt<CIn, Out, Major::k, Major::mn>>(g, c, smem, epilogue);
+    return block_gemm<DeviceSimt<CIn, Out, Major::k, Major::mn>>(g, c, smem, epilogue);
   if (t.trans_a && !t.trans_b)
-    return block_gemm<Simt<CIn, Out, Major::mn, Major::mn>>(g, c, smem, epilogue);
-  return block_gemm<Simt<CIn, Out, Major::mn, Major::k>>(g, c, smem, epilogue);
+    return block_gemm<DeviceSimt<CIn, Out, Major::mn, Major::mn>>(g, c, smem, epilogue);
+  return block_gemm<DeviceSimt<CIn, Out, Major::mn, Major::k>>(g, c, smem, epilogue);
 }
 
 }  // namespace flashmoe::tile

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/thread_start.hpp"
@@ -149,18 +150,30 @@ void check(const Case& c, int threads, std::optional<Fused> fused = std::nullopt
 template <typename In, Major kA, Major kB>
 using Small = Simt<cute_type<In>, float, kA, kB, 32, 32, 32, 8>;
 
-template <typename In>
-void every_layout(const Case& base) {
+// The case in each of the four operand layouts, on Tile<kMajorA, kMajorB> of `threads` threads.
+template <template <Major, Major> class Tile, typename In>
+void every_layout_on(const Case& base, int threads) {
   for (int layout = 0; layout < 4; ++layout) {
     Case c = base;
     c.trans_a = (layout & 1) != 0;
     c.trans_b = (layout & 2) != 0;
     const Major ka = c.trans_a ? Major::mn : Major::k, kb = c.trans_b ? Major::k : Major::mn;
-    if (ka == Major::k && kb == Major::k) check<Small<In, Major::k, Major::k>, In>(c, 32);
-    if (ka == Major::k && kb == Major::mn) check<Small<In, Major::k, Major::mn>, In>(c, 32);
-    if (ka == Major::mn && kb == Major::k) check<Small<In, Major::mn, Major::k>, In>(c, 32);
-    if (ka == Major::mn && kb == Major::mn) check<Small<In, Major::mn, Major::mn>, In>(c, 32);
+    if (ka == Major::k && kb == Major::k) check<Tile<Major::k, Major::k>, In>(c, threads);
+    if (ka == Major::k && kb == Major::mn) check<Tile<Major::k, Major::mn>, In>(c, threads);
+    if (ka == Major::mn && kb == Major::k) check<Tile<Major::mn, Major::k>, In>(c, threads);
+    if (ka == Major::mn && kb == Major::mn) check<Tile<Major::mn, Major::mn>, In>(c, threads);
   }
+}
+
+template <typename In>
+struct SmallOf {
+  template <Major kA, Major kB>
+  using Tile = Small<In, kA, kB>;
+};
+
+template <typename In>
+void every_layout(const Case& base) {
+  every_layout_on<SmallOf<In>::template Tile, In>(base, 32);
 }
 
 TEST(BlockGemmTwin, OddAndPartialTilesEveryLayout) {
@@ -239,6 +252,28 @@ TEST(BlockGemmTwin, DeviceTileGeometryOfSm80Half16WithMnMajorOperands) {
   for (const Case& c : both_mn_major) {
     check<Sm80Half16Twin<cute::bfloat16_t, Major::mn, Major::mn>, bfloat16>(c, 128);
     check<Sm80Half16Twin<cute::half_t, Major::mn, Major::mn>, float16>(c, 128);
+  }
+}
+
+// The device's SIMT tile (DeviceSimt: 64 × 64 on 128 threads), in both of its K slicings — 8
+// as fp32 uses, 4 as fp64 does (run here with float elements: the slicing, not the type, sets
+// the partition, the staging and the predicates) — in every operand layout, partial everywhere.
+template <int kBlockK>
+struct DeviceSimtSlicing {
+  template <Major kA, Major kB>
+  using Tile = Simt<float, float, kA, kB, kDeviceThreads, 64, 64, kBlockK>;
+};
+
+TEST(BlockGemmTwin, DeviceSimtGeometryInBothKSlicings) {
+  static_assert(kDeviceSimtBlockK<float> == 8 && kDeviceSimtBlockK<double> == 4);
+  static_assert(std::is_same_v<DeviceSimt<float, float, Major::k, Major::k>,
+                               Simt<float, float, Major::k, Major::k, 128, 64, 64, 8>>);
+  const Case cases[] = {{65, 70, 13, false, false, false, false},
+                        {129, 7, 9, false, false, true, true, 3},
+                        {1, 64, 4, false, false, false, true}};
+  for (const Case& c : cases) {
+    every_layout_on<DeviceSimtSlicing<kDeviceSimtBlockK<float>>::template Tile, float>(c, 128);
+    every_layout_on<DeviceSimtSlicing<kDeviceSimtBlockK<double>>::template Tile, float>(c, 128);
   }
 }
 

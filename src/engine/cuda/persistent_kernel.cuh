@@ -55,20 +55,29 @@ __global__ void __launch_bounds__(kBlockThreads)
   if (threadIdx.x == 0) runtime::apply_pass(state, launch.clock->current, launch.bindings[rank]);
   __syncthreads();
   const State& s = state;
-  // The block's group, role, scratch and hooks are the same for every thread, and the program
-  // takes them by reference into calls it does not inline: they live in shared memory too
-  // (built by thread 0 in raw storage, since a __shared__ variable cannot have a constructor),
-  // where a per-thread object would need an address in local memory.
+  // The block's group, role, scratch, hooks, settings and loop cursor are the same for every
+  // thread, and the program takes them by reference into calls it does not inline: they live in
+  // shared memory too (built by thread 0 in raw storage, since a __shared__ variable cannot have
+  // a constructor), where a per-thread object would need an address in local memory and a value
+  // held in registers across those calls would be spilled there.
   using Scratch = runtime::GroupScratch<T>;
+  using runtime::ProcessorCursor;
+  using runtime::ProgramSettings;
   __shared__ alignas(BlockGroup) std::byte group_bytes[sizeof(BlockGroup)];
   __shared__ alignas(runtime::Role) std::byte role_bytes[sizeof(runtime::Role)];
   __shared__ alignas(Scratch) std::byte scratch_bytes[sizeof(Scratch)];
   __shared__ alignas(runtime::NoHooks) std::byte hooks_bytes[sizeof(runtime::NoHooks)];
+  __shared__ alignas(ProgramSettings) std::byte settings_bytes[sizeof(ProgramSettings)];
+  __shared__ alignas(ProcessorCursor) std::byte cursor_bytes[sizeof(ProcessorCursor)];
+  __shared__ std::int64_t block_in_rank;  // `block` again, for a failure after the pass
   if (threadIdx.x == 0) {
+    block_in_rank = block;
     using Kind = runtime::Role::Kind;
     const std::int64_t processors = s.layout.shape.processor_groups;
     new (group_bytes) BlockGroup(slot, tile_smem);
     new (hooks_bytes) runtime::NoHooks{};
+    new (settings_bytes) ProgramSettings(launch.settings);
+    new (cursor_bytes) ProcessorCursor{};
     new (role_bytes) runtime::Role(
         block < processors    ? runtime::Role{Kind::processor, block}
         : block == processors ? runtime::Role{Kind::scheduler, 0}
@@ -86,13 +95,15 @@ __global__ void __launch_bounds__(kBlockThreads)
   const runtime::Role& role = *reinterpret_cast<const runtime::Role*>(role_bytes);
   const Scratch& scratch = *reinterpret_cast<const Scratch*>(scratch_bytes);
   runtime::NoHooks& hooks = *reinterpret_cast<runtime::NoHooks*>(hooks_bytes);
+  const ProgramSettings& settings = *reinterpret_cast<const ProgramSettings*>(settings_bytes);
+  ProcessorCursor& cursor = *reinterpret_cast<ProcessorCursor*>(cursor_bytes);
   const runtime::Outcome outcome =
-      runtime::run_pass(s, group, launch.settings, role, scratch, hooks);
+      runtime::run_pass(s, group, settings, role, scratch, hooks, cursor);
   if (group.leader() && outcome.kind == runtime::Outcome::Kind::timed_out) {
-    kernel_detail::record_failure(launch, s, static_cast<int>(block), outcome);
+    kernel_detail::record_failure(launch, s, static_cast<int>(block_in_rank), outcome);
     s.transport.raise_abort(s.epoch);  // every rank stops waiting for this pass
   }
-  runtime::leave_pass(s, group, launch.settings, hooks);
+  runtime::leave_pass(s, group, settings, hooks);
 }
 
 }  // namespace flashmoe::cuda
