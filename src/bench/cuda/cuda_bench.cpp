@@ -105,6 +105,7 @@ struct Row {
   std::string dtype;  // "bf16", "fp16" or "tf32"
   std::int64_t tokens = 0, experts = 0;
   std::int64_t kept_engine = 0, kept_baseline = 0;
+  std::string baseline_expert_gemms;  // UnfusedPipeline::expert_gemms() after the row's passes
   double flops_forward = 0.0, flops_forward_backward = 0.0;
   double engine_forward_s = 0.0, engine_forward_backward_s = 0.0;
   double baseline_forward_s = 0.0, baseline_forward_backward_s = 0.0;
@@ -177,6 +178,7 @@ void measure(const CudaBenchOptions& o, const std::string& dtype, std::int64_t e
     const RankOutputs& mine = engine.results().ranks.at(0);
     row.kept_engine = kept_slots(engine.results());
     row.kept_baseline = baseline.kept_slots();
+    row.baseline_expert_gemms = baseline.expert_gemms();
     row.error_out = relative_l2(mine.out, baseline.out());
     row.error_dx = relative_l2(mine.dx, baseline.dx());
     row.error_dw1 = relative_l2(mine.dw1, baseline.dw1());
@@ -206,10 +208,11 @@ std::string markdown(const CudaBenchOptions& o, const std::string& gpu, const st
      << "Command: `" << command << "`\n\n"
      << "H = " << o.hidden << ", P = " << o.ffn << ", k = " << o.top_k << ", "
      << to_string(o.activation) << ", capacity factor " << o.capacity_factor
-     << ", one rank; median of " << o.repeats << " passes after one warm-up. Engine launch: "
-     << launch << ".\n\n"
-     << "Times in ms (GPU events). *unfused*: per-step kernels and per-expert cuBLAS GEMMs "
-        "(src/bench/cuda/unfused_pipeline.cu); *ceiling*: the same FLOPs at the rate of one "
+     << ", one rank; median of " << o.repeats
+     << " passes after one warm-up. Engine launch: " << launch << ".\n\n"
+     << "Times in ms (GPU events). *unfused*: per-step kernels and grouped cuBLAS GEMMs for "
+        "the experts (src/bench/cuda/unfused_pipeline.cu; how each row ran them is below the "
+        "table); *ceiling*: the same FLOPs at the rate of one "
         "dense cuBLAS GEMM [S·k, H]·[H, P]. tf32 rows: fp32 layers with allow_tf32; the expert "
         "GEMMs of all three, forward and backward, use tf32 tensor cores; the engine's gate "
         "GEMMs stay fp32 (docs/cuda.md).\n\n"
@@ -234,6 +237,10 @@ std::string markdown(const CudaBenchOptions& o, const std::string& gpu, const st
                   r.agrees() ? "" : " MISMATCH");
     md << line;
   }
+  md << "\nThe unfused baseline's expert GEMMs:\n\n";
+  for (const Row& r : rows)
+    md << "- " << r.dtype << ", E = " << r.experts << ", " << r.tokens
+       << " tokens: " << r.baseline_expert_gemms << "\n";
   return md.str();
 }
 
@@ -252,24 +259,24 @@ nlohmann::json as_json(const CudaBenchOptions& o, const std::string& gpu, const 
   j["capacity_factor"] = o.capacity_factor;
   j["repeats"] = o.repeats;
   for (const Row& r : rows) {
-    j["rows"].push_back({{"dtype", r.dtype},
-                         {"experts", r.experts},
-                         {"tokens", r.tokens},
-                         {"kept_slots_engine", r.kept_engine},
-                         {"kept_slots_unfused", r.kept_baseline},
-                         {"flops_forward", r.flops_forward},
-                         {"flops_forward_backward", r.flops_forward_backward},
-                         {"engine_forward_s", r.engine_forward_s},
-                         {"engine_forward_backward_s", r.engine_forward_backward_s},
-                         {"unfused_forward_s", r.baseline_forward_s},
-                         {"unfused_forward_backward_s", r.baseline_forward_backward_s},
-                         {"ceiling_flops_per_s", r.ceiling_rate},
-                         {"relative_l2", {{"out", r.error_out},
-                                          {"dx", r.error_dx},
-                                          {"dw1", r.error_dw1},
-                                          {"dw2", r.error_dw2}}},
-                         {"tolerance", r.tolerance},
-                         {"agrees", r.agrees()}});
+    j["rows"].push_back(
+        {{"dtype", r.dtype},
+         {"experts", r.experts},
+         {"tokens", r.tokens},
+         {"kept_slots_engine", r.kept_engine},
+         {"kept_slots_unfused", r.kept_baseline},
+         {"unfused_expert_gemms", r.baseline_expert_gemms},
+         {"flops_forward", r.flops_forward},
+         {"flops_forward_backward", r.flops_forward_backward},
+         {"engine_forward_s", r.engine_forward_s},
+         {"engine_forward_backward_s", r.engine_forward_backward_s},
+         {"unfused_forward_s", r.baseline_forward_s},
+         {"unfused_forward_backward_s", r.baseline_forward_backward_s},
+         {"ceiling_flops_per_s", r.ceiling_rate},
+         {"relative_l2",
+          {{"out", r.error_out}, {"dx", r.error_dx}, {"dw1", r.error_dw1}, {"dw2", r.error_dw2}}},
+         {"tolerance", r.tolerance},
+         {"agrees", r.agrees()}});
   }
   return j;
 }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "flashmoe/error.hpp"
@@ -296,6 +297,7 @@ struct UnfusedPipeline::Impl {
   virtual HostTensor dw1() const = 0;
   virtual HostTensor dw2() const = 0;
   virtual std::int64_t kept_slots() const = 0;
+  virtual std::string expert_gemms() const = 0;
 };
 
 namespace {
@@ -314,6 +316,10 @@ class Pipeline final : public UnfusedPipeline::Impl {
     FLASHMOE_CUBLAS_CHECK(cublasSetStream(blas_.handle, stream_));
     FLASHMOE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&accepted_host_),
                                        static_cast<std::size_t>(E_) * sizeof(std::int32_t)));
+    const std::size_t table_bytes = kSteps * 3 * static_cast<std::size_t>(E_) * sizeof(void*);
+    FLASHMOE_CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&pointer_table_host_), table_bytes));
+    pointer_table_ = DeviceMemory(table_bytes);
 
     const std::int64_t slots = S_max_ * k_;
     x_ = upload(in.x), wg_ = upload(problem.wg), w1_ = upload(in.w1), w2_ = upload(in.w2);
@@ -350,6 +356,7 @@ class Pipeline final : public UnfusedPipeline::Impl {
   ~Pipeline() override {
     (void)cudaStreamSynchronize(stream_);
     (void)cudaFreeHost(accepted_host_);
+    (void)cudaFreeHost(pointer_table_host_);
     (void)cudaEventDestroy(begin_);
     (void)cudaEventDestroy(end_);
     (void)cudaStreamDestroy(stream_);
@@ -391,18 +398,16 @@ class Pipeline final : public UnfusedPipeline::Impl {
         row_of_slot_.as<std::int32_t>());
     check_launch("gather_rows");
     const std::int64_t rows = offsets_.back();
-    for_each_expert([&](std::int64_t e, std::int64_t off, std::int64_t n) {
-      gemm(blas_.handle, compute_type(c_), data_type<T>(), false, true, n, P_, H_,
-           x_rows_.as<T>() + off * H_, H_, w1_.as<T>() + e * P_ * H_, H_, z_.as<T>() + off * P_,
-           data_type<T>(), P_);
+    expert_step(Step::up, false, true, H_, H_, data_type<T>(), P_, [&](auto e, auto off, auto n) {
+      return ExpertGemm{
+          n, P_, H_, x_rows_.as<T>() + off * H_, w1_.as<T>() + e * P_ * H_, z_.as<T>() + off * P_};
     });
     activate_rows<T><<<blocks_for(rows * P_), kThreads, 0, stream_>>>(z_.as<T>(), rows * P_,
                                                                       c_.activation, a_.as<T>());
     check_launch("activate_rows");
-    for_each_expert([&](std::int64_t e, std::int64_t off, std::int64_t n) {
-      gemm(blas_.handle, compute_type(c_), data_type<T>(), false, true, n, H_, P_,
-           a_.as<T>() + off * P_, P_, w2_.as<T>() + e * H_ * P_, P_, y_.as<T>() + off * H_,
-           data_type<T>(), H_);
+    expert_step(Step::down, false, true, P_, P_, data_type<T>(), H_, [&](auto e, auto off, auto n) {
+      return ExpertGemm{
+          n, H_, P_, a_.as<T>() + off * P_, w2_.as<T>() + e * H_ * P_, y_.as<T>() + off * H_};
     });
     combine<T><<<static_cast<unsigned>(S_), kThreads, 0, stream_>>>(
         y_.as<T>(), row_of_slot_.as<std::int32_t>(), topk_weight_.as<float>(),
@@ -426,24 +431,47 @@ class Pipeline final : public UnfusedPipeline::Impl {
         dout_.as<T>(), y_.as<T>(), row_of_slot_.as<std::int32_t>(), topk_weight_.as<float>(),
         static_cast<int>(k_), H_, dy_rows_.as<T>(), dweight_.as<float>());
     check_launch("scatter_output_gradient");
-    for_each_expert([&](std::int64_t e, std::int64_t off, std::int64_t n) {
-      // da = dy·W2 [n, P];  dW2 = dyᵀ·a [H, P]
-      gemm(blas_.handle, compute, type, false, false, n, P_, H_, dy_rows_.as<T>() + off * H_, H_,
-           w2_.as<T>() + e * H_ * P_, P_, da_.as<float>() + off * P_, CUDA_R_32F, P_);
-      gemm(blas_.handle, compute, type, true, false, H_, P_, n, dy_rows_.as<T>() + off * H_, H_,
-           a_.as<T>() + off * P_, P_, dw2_.as<float>() + e * H_ * P_, CUDA_R_32F, P_);
-    });
+    // da = dy·W2 [n, P];  dW2 = dyᵀ·a [H, P]
+    expert_step(Step::grad_hidden, false, false, H_, P_, CUDA_R_32F, P_,
+                [&](auto e, auto off, auto n) {
+                  return ExpertGemm{n,
+                                    P_,
+                                    H_,
+                                    dy_rows_.as<T>() + off * H_,
+                                    w2_.as<T>() + e * H_ * P_,
+                                    da_.as<float>() + off * P_};
+                });
+    expert_step(Step::weight_grad_down, true, false, H_, P_, CUDA_R_32F, P_,
+                [&](auto e, auto off, auto n) {
+                  return ExpertGemm{H_,
+                                    P_,
+                                    n,
+                                    dy_rows_.as<T>() + off * H_,
+                                    a_.as<T>() + off * P_,
+                                    dw2_.as<float>() + e * H_ * P_};
+                });
     const std::int64_t rows = offsets_.back();
     activation_backward<T><<<blocks_for(rows * P_), kThreads, 0, stream_>>>(
         da_.as<float>(), z_.as<T>(), rows * P_, c_.activation, dz_.as<T>());
     check_launch("activation_backward");
-    for_each_expert([&](std::int64_t e, std::int64_t off, std::int64_t n) {
-      // dx_rows = dz·W1 [n, H];  dW1 = dzᵀ·x_rows [P, H]
-      gemm(blas_.handle, compute, type, false, false, n, H_, P_, dz_.as<T>() + off * P_, P_,
-           w1_.as<T>() + e * P_ * H_, H_, dx_rows_.as<T>() + off * H_, type, H_);
-      gemm(blas_.handle, compute, type, true, false, P_, H_, n, dz_.as<T>() + off * P_, P_,
-           x_rows_.as<T>() + off * H_, H_, dw1_.as<float>() + e * P_ * H_, CUDA_R_32F, H_);
+    // dx_rows = dz·W1 [n, H];  dW1 = dzᵀ·x_rows [P, H]
+    expert_step(Step::grad_input, false, false, P_, H_, type, H_, [&](auto e, auto off, auto n) {
+      return ExpertGemm{n,
+                        H_,
+                        P_,
+                        dz_.as<T>() + off * P_,
+                        w1_.as<T>() + e * P_ * H_,
+                        dx_rows_.as<T>() + off * H_};
     });
+    expert_step(Step::weight_grad_up, true, false, P_, H_, CUDA_R_32F, H_,
+                [&](auto e, auto off, auto n) {
+                  return ExpertGemm{P_,
+                                    H_,
+                                    n,
+                                    dz_.as<T>() + off * P_,
+                                    x_rows_.as<T>() + off * H_,
+                                    dw1_.as<float>() + e * P_ * H_};
+                });
     gate_backward<T><<<blocks_for(S_), kThreads, 0, stream_>>>(
         probs_.as<float>(), topk_index_.as<std::int32_t>(), topk_weight_.as<float>(),
         dweight_.as<float>(), S_, static_cast<int>(E_), static_cast<int>(k_),
@@ -466,6 +494,18 @@ class Pipeline final : public UnfusedPipeline::Impl {
   HostTensor dw1() const override { return download_floats(dw1_, {E_, P_, H_}); }
   HostTensor dw2() const override { return download_floats(dw2_, {E_, H_, P_}); }
   std::int64_t kept_slots() const override { return offsets_.empty() ? 0 : offsets_.back(); }
+  std::string expert_gemms() const override {
+    std::string refused;
+    for (int s = 0; s < kSteps; ++s)
+      if (refused_[s] != CUBLAS_STATUS_SUCCESS)
+        refused += detail::concat(refused.empty() ? "" : ", ", kStepNames[s], " (",
+                                  cublasGetStatusName(refused_[s]), ")");
+    return refused.empty()
+               ? std::string("grouped: one cublasGemmGroupedBatchedEx per step")
+               : "grouped, except one cublasGemmEx per expert where cuBLAS refused the grouped "
+                 "call: " +
+                     refused;
+  }
 
  private:
   template <typename U>
@@ -481,13 +521,82 @@ class Pipeline final : public UnfusedPipeline::Impl {
     return memory;
   }
 
+  // One step's GEMMs, one per expert that has rows (its packed rows start at `off`, n of them),
+  // row-major as gemm() takes them: C[m, n] = op(A)·op(B), with the step's transposes, leading
+  // dimensions and output type.
+  struct ExpertGemm {
+    std::int64_t m, n, k;
+    const void* a;
+    const void* b;
+    void* c;
+  };
+  enum class Step : int { up, down, grad_hidden, weight_grad_down, grad_input, weight_grad_up };
+  static constexpr int kSteps = 6;
+  static constexpr const char* kStepNames[kSteps] = {
+      "up", "down", "grad_hidden", "weight_grad_down", "grad_input", "weight_grad_up"};
+
+  // Runs a step's per-expert GEMMs as ONE cuBLAS call, cublasGemmGroupedBatchedEx with a group
+  // per expert (their row counts differ), as a framework's grouped GEMM does: E launches of
+  // small GEMMs can leave the baseline bound by launch overhead, which is no fair comparison.
+  // Where cuBLAS refuses the grouped call for the step's types (CUBLAS_STATUS_NOT_SUPPORTED),
+  // that step runs one cublasGemmEx per expert from then on, and expert_gemms() says so.
   template <typename F>
-  void for_each_expert(F&& f) const {
+  void expert_step(Step step, bool trans_a, bool trans_b, std::int64_t lda, std::int64_t ldb,
+                   cudaDataType_t c_type, std::int64_t ldc, F&& gemm_of) {
+    std::vector<ExpertGemm> gemms;
     for (std::int64_t e = 0; e < E_; ++e) {
       const std::int64_t off = offsets_[static_cast<std::size_t>(e)];
       const std::int64_t n = offsets_[static_cast<std::size_t>(e) + 1] - off;
-      if (n > 0) f(e, off, n);
+      if (n > 0) gemms.push_back(gemm_of(e, off, n));
     }
+    if (gemms.empty()) return;
+    const cublasComputeType_t compute = compute_type(c_);
+    const auto index = static_cast<std::size_t>(step);
+    if (refused_[index] == CUBLAS_STATUS_SUCCESS) {
+      const cublasStatus_t status =
+          grouped_gemm(step, trans_a, trans_b, lda, ldb, c_type, ldc, gemms, compute);
+      if (status == CUBLAS_STATUS_SUCCESS) return;
+      FLASHMOE_CHECK(status == CUBLAS_STATUS_NOT_SUPPORTED, "cuBLAS: cublasGemmGroupedBatchedEx (",
+                     kStepNames[index], ") failed: ", cublasGetStatusName(status), " (",
+                     cublasGetStatusString(status), ")");
+      refused_[index] = status;
+    }
+    for (const ExpertGemm& g : gemms)
+      gemm(blas_.handle, compute, data_type<T>(), trans_a, trans_b, g.m, g.n, g.k, g.a, lda, g.b,
+           ldb, g.c, c_type, ldc);
+  }
+
+  // The grouped call (cuBLAS sees the transposed problem, as in gemm()). Its pointer arrays go
+  // to the device from the step's slot of a pinned table, which the next pass reuses only after
+  // finish() has waited for this one.
+  cublasStatus_t grouped_gemm(Step step, bool trans_a, bool trans_b, std::int64_t lda,
+                              std::int64_t ldb, cudaDataType_t c_type, std::int64_t ldc,
+                              const std::vector<ExpertGemm>& gemms, cublasComputeType_t compute) {
+    const auto groups = static_cast<int>(gemms.size());
+    const std::size_t slot = static_cast<std::size_t>(step) * 3 * static_cast<std::size_t>(E_);
+    void** host = pointer_table_host_ + slot;
+    std::vector<int> m(gemms.size()), n(gemms.size()), k(gemms.size());
+    for (std::size_t g = 0; g < gemms.size(); ++g) {
+      m[g] = static_cast<int>(gemms[g].n);
+      n[g] = static_cast<int>(gemms[g].m);
+      k[g] = static_cast<int>(gemms[g].k);
+      host[g] = const_cast<void*>(gemms[g].b);  // cuBLAS's table type; it only reads A and B
+      host[gemms.size() + g] = const_cast<void*>(gemms[g].a);
+      host[2 * gemms.size() + g] = gemms[g].c;
+    }
+    void** device = pointer_table_.as<void*>() + slot;
+    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(device, host, 3 * gemms.size() * sizeof(void*),
+                                        cudaMemcpyHostToDevice, stream_));
+    const std::vector<cublasOperation_t> op_a(gemms.size(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
+    const std::vector<cublasOperation_t> op_b(gemms.size(), trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
+    const std::vector<int> ld_a(gemms.size(), static_cast<int>(ldb)),
+        ld_b(gemms.size(), static_cast<int>(lda)), ld_c(gemms.size(), static_cast<int>(ldc)),
+        sizes(gemms.size(), 1);
+    const std::vector<float> alpha(gemms.size(), 1.0f), beta(gemms.size(), 0.0f);
+    return cublasGemmGroupedBatchedEx(
+        blas_.handle, op_a.data(), op_b.data(), m.data(), n.data(), k.data(), alpha.data(), device,
+        data_type<T>(), ld_a.data(), device + gemms.size(), data_type<T>(), ld_b.data(),
+        beta.data(), device + 2 * gemms.size(), c_type, ld_c.data(), groups, sizes.data(), compute);
   }
 
   double finish() {
@@ -526,6 +635,10 @@ class Pipeline final : public UnfusedPipeline::Impl {
   cudaEvent_t begin_ = nullptr, end_ = nullptr;
   Cublas blas_;
   std::int32_t* accepted_host_ = nullptr;  // pinned
+  // Per step, the grouped call's A, B and C pointer arrays (E each): pinned, and on the device.
+  void** pointer_table_host_ = nullptr;
+  DeviceMemory pointer_table_;
+  cublasStatus_t refused_[kSteps] = {};  // per step: why cuBLAS refused the grouped call, if it did
   std::vector<std::int32_t> offsets_;      // [E + 1] packed-row offsets of the latest forward
   DeviceMemory x_, wg_, w1_, w2_, dout_;
   DeviceMemory logits_, probs_, topk_index_, topk_weight_, position_, row_of_slot_, accepted_,
@@ -575,6 +688,9 @@ HostTensor UnfusedPipeline::dx() const { return impl_->dx(); }
 HostTensor UnfusedPipeline::dw1() const { return impl_->dw1(); }
 HostTensor UnfusedPipeline::dw2() const { return impl_->dw2(); }
 std::int64_t UnfusedPipeline::kept_slots() const { return impl_->kept_slots(); }
+std::string UnfusedPipeline::expert_gemms() const {
+  return impl_->expert_gemms();
+}
 
 double dense_gemm_rate(const Config& config, std::int64_t m, std::int64_t n, std::int64_t k,
                        int repeats, int device) {

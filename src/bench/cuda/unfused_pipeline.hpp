@@ -1,8 +1,9 @@
 // The baseline the GPU engine is measured against (docs/cuda.md, "Benchmark"): the MoE layer as
 // a framework runs it without a fused kernel — one kernel or cuBLAS call per step, the host
 // between them. Forward: gate GEMM (cuBLAS), softmax + top-k, slot assignment in token order
-// (SPEC §2.5), the expert counts copied to the host, a gather into per-expert packed rows, per
-// expert two cuBLAS GEMMs with the activation between them, the weighted combine. Backward: the
+// (SPEC §2.5), the expert counts copied to the host, a gather into per-expert packed rows, the
+// experts' two GEMMs as grouped cuBLAS calls (cublasGemmGroupedBatchedEx, a group per expert)
+// with the activation between them, the weighted combine. Backward: the
 // same steps in reverse, weight gradients by cuBLAS, the gate's softmax backward, dx summed.
 // Every reduction has a fixed order, so the baseline is deterministic too.
 //
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "flashmoe/problem.hpp"
 #include "flashmoe/tensor.hpp"
@@ -41,6 +43,9 @@ class UnfusedPipeline {
   HostTensor dw1() const;
   HostTensor dw2() const;
   std::int64_t kept_slots() const;  // (token, slot) pairs the latest forward kept
+  // How the passes so far ran the per-expert GEMMs: grouped (one cuBLAS call per step), or, for
+  // a step whose types cuBLAS's grouped call refused, one call per expert (named).
+  std::string expert_gemms() const;
 
   struct Impl;
 
