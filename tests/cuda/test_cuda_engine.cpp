@@ -4,7 +4,8 @@
 // capacity and dropless; a rank with no tokens; results bitwise equal across runs and across
 // grid sizes and roles; passes back to back each equal to a fresh pass; a wait that is never
 // satisfied ends in TimeoutError and the next pass still works; a broken invariant ends in an
-// Error naming it; passes captured in a CUDA graph replay as new passes. Where no usable GPU
+// Error naming it; passes captured in a CUDA graph replay as new passes, with their device
+// staging too. Where no usable GPU
 // is present (CI), every test skips and says why.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
@@ -303,6 +304,37 @@ class DeviceCopy {
   std::size_t bytes_ = 0;
 };
 
+// A problem's tensors copied to device memory of the test's own, and the DeviceInputs that
+// point at them (the Python package's case: the caller's tensors are on the GPU already).
+class DeviceProblem {
+ public:
+  explicit DeviceProblem(const Problem& problem) {
+    inputs_.wg = hold(problem.wg);
+    inputs_.d_aux = problem.d_aux;
+    inputs_.d_z = problem.d_z;
+    for (int r = 0; r < problem.world_size; ++r) {
+      const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
+      DeviceRankInputs& d = inputs_.ranks.emplace_back();
+      d.tokens = problem.tokens(r);
+      d.x = hold(in.x);
+      d.w1 = hold(in.w1);
+      d.b1 = hold(in.b1);
+      d.w2 = hold(in.w2);
+      d.b2 = hold(in.b2);
+      d.dout = hold(in.dout);
+    }
+  }
+  const DeviceInputs& inputs() const { return inputs_; }
+
+ private:
+  const void* hold(const HostTensor& tensor) {
+    held_.push_back(std::make_unique<DeviceCopy>(tensor));
+    return held_.back()->get();
+  }
+  std::vector<std::unique_ptr<DeviceCopy>> held_;
+  DeviceInputs inputs_;
+};
+
 // The Python package's path: the caller's tensors already on the device, read in place
 // (stage_device), on the caller's stream, the results copied device to device; the caller's
 // stream destroyed before the layer moves to another one. The same bits as host-staged passes.
@@ -314,33 +346,14 @@ TEST_F(CudaEngine, DeviceResidentInputsGiveTheBitsOfHostStagedOnes) {
   staged.forward();
   staged.backward();
 
-  std::vector<std::unique_ptr<DeviceCopy>> held;
-  const auto on_device = [&](const HostTensor& tensor) -> const void* {
-    held.push_back(std::make_unique<DeviceCopy>(tensor));
-    return held.back()->get();
-  };
-  DeviceInputs inputs;
-  inputs.wg = on_device(problem.wg);
-  inputs.d_aux = problem.d_aux;
-  inputs.d_z = problem.d_z;
-  for (int r = 0; r < 2; ++r) {
-    const RankInputs& in = problem.ranks[static_cast<std::size_t>(r)];
-    DeviceRankInputs& d = inputs.ranks.emplace_back();
-    d.tokens = problem.tokens(r);
-    d.x = on_device(in.x);
-    d.w1 = on_device(in.w1);
-    d.b1 = on_device(in.b1);
-    d.w2 = on_device(in.w2);
-    d.b2 = on_device(in.b2);
-    d.dout = on_device(in.dout);
-  }
+  const DeviceProblem on_device(problem);
   Layer resident(c, 2, small_tiles());
   EXPECT_THROW(resident.forward(), Error) << "a layer made without a problem has none to run";
   cudaStream_t callers = nullptr;
   ASSERT_EQ(cudaStreamCreate(&callers), cudaSuccess);
   resident.use_stream(callers);
   EXPECT_EQ(resident.stream(), callers);
-  resident.stage_device(inputs);
+  resident.stage_device(on_device.inputs());
   resident.enqueue_forward();
   resident.synchronize(ResultCopies::counts_and_losses);
   for (int r = 0; r < 2; ++r) {
@@ -363,6 +376,31 @@ TEST_F(CudaEngine, DeviceResidentInputsGiveTheBitsOfHostStagedOnes) {
   resident.enqueue_backward();
   resident.synchronize();
   expect_bitwise_equal(resident.results(), staged.results(), "device-resident passes");
+}
+
+// stage_device() writes the bindings with a kernel, so a capture records them with the passes:
+// the graph of a whole device-resident step (what torch.cuda.graph captures) replays it exactly.
+TEST_F(CudaEngine, AGraphCapturedWithItsDeviceStagingReplaysTheStep) {
+  const Config c = gpu_config(DType::bf16, Activation::silu, 8, 2);
+  const Problem problem = problem_with(c, 2, 4);
+  Layer eager(problem, small_tiles());
+  eager.forward();
+  eager.backward();
+  const DeviceProblem on_device(problem);
+  CapturedPasses graph;
+  CudaOptions o = small_tiles();
+  o.stream = graph.stream();
+  Layer layer(c, 2, o);
+  graph.capture([&] {
+    layer.stage_device(on_device.inputs());
+    layer.enqueue_forward();
+    layer.enqueue_backward();
+  });
+  for (int replay = 0; replay < 2; ++replay) {
+    graph.replay();
+    layer.synchronize();
+    expect_bitwise_equal(layer.results(), eager.results(), "a replay of the captured step");
+  }
 }
 
 TEST_F(CudaEngine, RefusesAGridThatCannotBeCoResident) {

@@ -3,9 +3,9 @@
 // rank's symmetric and private areas, its groups' scratch and the program's fixed state, and
 // runs each pass as one cooperative launch on the layer's stream. A pass has three steps, which
 // forward()/backward() run in a row and a caller capturing a CUDA graph runs apart: inputs staged
-// (copied in), the pass enqueued (no host synchronisation: capturable), and its completion (one
-// stream synchronisation, the failure record read, outputs copied out). Host code only; the
-// kernel is instantiated in kernels.cu.
+// (copied in, the bindings written by a small kernel), the pass enqueued (no host
+// synchronisation: capturable), and its completion (one stream synchronisation, the failure
+// record read, outputs copied out). Host code only; the kernels are instantiated in kernels.cu.
 #include "engine/cuda/cuda_layer.hpp"
 
 #include <cuda_runtime_api.h>
@@ -237,11 +237,7 @@ class LayerImpl final : public Layer::Impl {
     FLASHMOE_CHECK(launched == cudaSuccess, "cuda engine: the persistent kernel's launch (",
                    plan_.describe(), ") failed: ", cudaGetErrorName(launched), ": ",
                    cudaGetErrorString(launched));
-    // While the stream is being captured, the launches are a graph's, not work on the stream
-    // (the graph's replays are the caller's to wait for).
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
-    if (capture == cudaStreamCaptureStatusNone) mark_work();
+    mark_work_unless_capturing();
     (forward ? forwards_ : backwards_) += 1;
   }
 
@@ -342,6 +338,13 @@ class LayerImpl final : public Layer::Impl {
 
   // Marks the end of the layer's latest work on its stream, for use_stream() and the destructor.
   void mark_work() const { FLASHMOE_CUDA_CHECK(cudaEventRecord(last_work_, stream_)); }
+  // The same, except while the stream is being captured: what is enqueued then is a graph's, not
+  // work on the stream (the graph's replays are the caller's to wait for).
+  void mark_work_unless_capturing() const {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+    if (capture == cudaStreamCaptureStatusNone) mark_work();
+  }
 
  private:
   // Copies the inputs of the passes that follow to the device: the tensors (dout too when
@@ -362,14 +365,19 @@ class LayerImpl final : public Layer::Impl {
     upload_bindings(bindings, std::move(tokens), dout);
   }
 
-  // The ranks' bindings of the passes that follow, and what the host keeps of them.
+  // The ranks' bindings of the passes that follow, and what the host keeps of them. Written on
+  // the stream by a kernel that takes them as parameters: no host synchronisation, and a stream
+  // capture records them (kernels.hpp).
   void upload_bindings(const std::vector<runtime::PassBinding<T>>& bindings,
                        std::vector<std::int64_t> tokens, bool dout) {
     FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
-    FLASHMOE_CUDA_CHECK(cudaMemcpyAsync(workspace_.at(bindings_at_), bindings.data(),
-                                        bindings.size() * sizeof(bindings[0]),
-                                        cudaMemcpyHostToDevice, stream_));
-    FLASHMOE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `bindings` belongs to the caller
+    const cudaError_t written = launch_write_bindings(
+        bindings.data(), static_cast<int>(bindings.size()),
+        reinterpret_cast<runtime::PassBinding<T>*>(workspace_.at(bindings_at_)), stream_);
+    FLASHMOE_CHECK(written == cudaSuccess,
+                   "cuda engine: writing the ranks' bindings failed: ", cudaGetErrorName(written),
+                   ": ", cudaGetErrorString(written));
+    mark_work_unless_capturing();
     staged_tokens_ = std::move(tokens);
     dout_staged_ = dout;
     staged_ = true;

@@ -39,8 +39,8 @@ struct CudaOptions {
   int subscribers = 1;  // subscriber partitions per rank
   runtime::TileShape tiles = default_gpu_tiles();
   // The stream every pass runs on (a cudaStream_t; the layer never synchronises the device,
-  // only this stream: once per forward()/backward() to read its results, in synchronize(), and
-  // when stage() has copied the inputs). nullptr: a stream of the layer's own.
+  // only this stream: once per forward()/backward() to read its results, and in synchronize()).
+  // nullptr: a stream of the layer's own.
   void* stream = nullptr;
   runtime::FaultInjection faults;  // test only; the device honours drop_dispatch
 };
@@ -141,7 +141,9 @@ class Layer {
 
   // Device-resident passes (the Python package's CUDA tensors):
   // - stage_device(): like stage(), but the passes read the caller's device tensors in place;
-  //   only the ranks' bindings (pointers, token counts, loss gradients) are copied in. Checks
+  //   only the ranks' bindings (pointers, token counts, loss gradients) are written in, by a
+  //   kernel on the stream that takes them as parameters: no host synchronisation, and a stream
+  //   capture records them (its replays bind the captured pointers and token counts). Checks
   //   every pointer the configuration needs; a backward needs every rank's dout.
   // - use_stream(): the stream the passes that follow run on (a cudaStream_t, e.g. torch's
   //   current stream, so that a pass reads the caller's tensors after the caller's own kernels

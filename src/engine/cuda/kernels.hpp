@@ -39,4 +39,12 @@ template <typename T>
 cudaError_t launch_pass(const WorldLaunch<T>& launch, runtime::PassKind kind, int grid_blocks,
                         cudaStream_t stream);
 
+// Writes `count` ranks' bindings to `destination` (device memory) on `stream`, with no host
+// synchronisation: they travel as kernel parameters, which the launch call copies, so the
+// caller's array may go as soon as this returns, and a stream capture records the values (the
+// graph's replays write what was bound when it was captured). Returns the launches' status.
+template <typename T>
+cudaError_t launch_write_bindings(const runtime::PassBinding<T>* bindings, int count,
+                                  runtime::PassBinding<T>* destination, cudaStream_t stream);
+
 }  // namespace flashmoe::cuda
