@@ -60,6 +60,7 @@ _RESULT_DTYPES = {
     "float64": torch.float64,
     "float32": torch.float32,
     "int32": torch.int32,
+    "int64": torch.int64,
     "uint8": torch.uint8,
 }
 

@@ -111,8 +111,8 @@ class _MoECudaFunction(torch.autograd.Function):
                                 stream=_current_stream(x))
         loss_dtype = accumulation_dtype(x.dtype)
         out = fetch_cuda(call, "out", x.dtype)
-        aux = torch.tensor(call.aux_loss, dtype=loss_dtype, device=x.device)
-        z = torch.tensor(call.z_loss, dtype=loss_dtype, device=x.device)
+        aux = fetch_cuda(call, "aux_loss", loss_dtype)
+        z = fetch_cuda(call, "z_loss", loss_dtype)
         record.routing = _cuda_routing_of(call, loss_dtype)
         # The pass read the inputs in place and its backward reads them again: saving them keeps
         # their memory alive until then, and torch's version counters raise if one is changed in
@@ -150,13 +150,12 @@ def _current_stream(tensor):
 
 
 def _cuda_routing_of(call, weight_dtype):
-    device = torch.device("cuda", call.device)
     return RoutingRecord(
         topk_idx=fetch_cuda(call, "topk_index", torch.int32),
         topk_weight=fetch_cuda(call, "topk_weight", weight_dtype),
         kept=fetch_cuda(call, "kept", torch.uint8).bool(),
-        tokens_per_expert=torch.tensor(call.routed, dtype=torch.int64, device=device),
-        tokens_per_expert_kept=torch.tensor(call.accepted, dtype=torch.int64, device=device),
+        tokens_per_expert=fetch_cuda(call, "routed", torch.int64),
+        tokens_per_expert_kept=fetch_cuda(call, "accepted", torch.int64),
     )
 
 

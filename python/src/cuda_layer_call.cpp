@@ -162,15 +162,10 @@ CudaLayerCall::CudaLayerCall(Config config, const LayerInputs& inputs, std::uint
   lease_->device = device_;
   lease_->layer = CudaLayerPool::instance().acquire(config_, device_);
   lease_->run([&](cuda::Layer& layer) {
+    layer.throw_if_failed();  // a pooled layer's earlier pass
     layer.use_stream(stream_of(stream));
     layer.stage_device(device_inputs(inputs, tokens_, nullptr, 0.0, 0.0));
     layer.enqueue_forward();
-    layer.synchronize(cuda::ResultCopies::counts_and_losses);
-    const RankOutputs& own = layer.results().ranks.at(0);
-    aux_loss_ = own.aux_loss;
-    z_loss_ = own.z_loss;
-    routed_ = own.routing.routed;
-    accepted_ = own.routing.accepted;
   });
 #else
   (void)stream;
@@ -215,21 +210,25 @@ void CudaLayerCall::backward(const LayerInputs& inputs, const BufferRef& dout, d
   check_in_place(dout, "dout", storage_type(config_.dtype), {tokens_, config_.hidden});
 #if FLASHMOE_HAVE_CUDA_ENGINE
   lease_->run([&](cuda::Layer& layer) {
+    layer.throw_if_failed();  // the forward's, or the first backward's
     layer.use_stream(stream_of(stream));
     if (backwards_ > 0) {
       // A second backward (retain_graph=True): the forward's state again, then the backward.
+      // The one path that waits for the GPU, to compare the recomputed routing counts with the
+      // forward's (still in the layer: nothing but this call's passes ran on it since).
+      layer.synchronize(cuda::ResultCopies::counts_and_losses);
+      const Routing first = layer.results().ranks.at(0).routing;
       layer.stage_device(device_inputs(inputs, tokens_, nullptr, 0.0, 0.0));
       layer.enqueue_forward();
       layer.synchronize(cuda::ResultCopies::counts_and_losses);
       const Routing& again = layer.results().ranks.at(0).routing;
-      if (again.routed != routed_ || again.accepted != accepted_)
+      if (again.routed != first.routed || again.accepted != first.accepted)
         throw Error("backend 'cuda': the routing recomputed for a second backward differs from "
                     "the forward's on the same inputs; this breaks SPEC §5 (determinism), please "
                     "report it");
     }
     layer.stage_device(device_inputs(inputs, tokens_, &dout, d_aux, d_z));
     layer.enqueue_backward();
-    layer.synchronize(cuda::ResultCopies::counts_and_losses);
   });
   backwards_ += 1;
 #else
@@ -241,14 +240,16 @@ void CudaLayerCall::backward(const LayerInputs& inputs, const BufferRef& dout, d
 }
 
 std::string_view CudaLayerCall::checked_result(std::string_view name) const {
-  const bool forward =
-      name == "out" || name == "topk_index" || name == "topk_weight" || name == "kept";
+  const bool forward = name == "out" || name == "topk_index" || name == "topk_weight" ||
+                       name == "kept" || name == "aux_loss" || name == "z_loss" ||
+                       name == "routed" || name == "accepted";
   const bool gradient = name == "dx" || name == "dwg" || name == "dw1" || name == "db1" ||
                         name == "dw2" || name == "db2";
   if (!forward && !gradient)
     throw ArgumentError(detail::concat("unknown result '", name,
-                                       "'; allowed: out, topk_index, topk_weight, kept, dx, dwg, "
-                                       "dw1, db1, dw2, db2"));
+                                       "'; allowed: out, topk_index, topk_weight, kept, "
+                                       "aux_loss, z_loss, routed, accepted, dx, dwg, dw1, db1, "
+                                       "dw2, db2"));
   if (gradient && backwards_ == 0)
     throw ArgumentError(detail::concat("result ", name, ": call backward() first"));
   if ((name == "db1" || name == "db2") && !config_.bias)

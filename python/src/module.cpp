@@ -137,9 +137,10 @@ void bind_layer_call(py::module_& m) {
 }
 
 void bind_cuda_layer_call(py::module_& m) {
-  py::class_<CudaLayerCall>(m, "CudaLayerCall",
-                            "One forward of the layer on CUDA tensors, read in place, on a given "
-                            "stream; backward() later from the kept forward state (docs/python.md).")
+  py::class_<CudaLayerCall>(
+      m, "CudaLayerCall",
+      "One forward of the layer on CUDA tensors, read in place, enqueued on a given stream "
+      "without waiting for it; backward() later from the kept forward state (docs/python.md).")
       .def(py::init([](const Config& config, const BufferRef& x, const BufferRef& wg,
                        const BufferRef& w1, std::optional<BufferRef> b1, const BufferRef& w2,
                        std::optional<BufferRef> b2, std::uintptr_t stream) {
@@ -167,10 +168,6 @@ void bind_cuda_layer_call(py::module_& m) {
       .def_property_readonly("config", &CudaLayerCall::config)
       .def_property_readonly("device", &CudaLayerCall::device)
       .def_property_readonly("tokens", &CudaLayerCall::tokens)
-      .def_property_readonly("aux_loss", &CudaLayerCall::aux_loss)
-      .def_property_readonly("z_loss", &CudaLayerCall::z_loss)
-      .def_property_readonly("routed", &CudaLayerCall::routed)
-      .def_property_readonly("accepted", &CudaLayerCall::accepted)
       .def_property_readonly("has_gradients", &CudaLayerCall::has_gradients);
 }
 

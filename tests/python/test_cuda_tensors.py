@@ -148,3 +148,26 @@ def test_a_second_backward_with_retain_graph_gives_the_same_gradients():
     once = layer.w1.grad.clone()
     y.sum().backward()
     assert torch.equal(layer.w1.grad, 2 * once)
+
+
+def test_neither_pass_waits_for_the_gpu():
+    """The forward and the backward only enqueue work on torch's stream (the losses and the
+    routing counts are device tensors too): behind a long GPU sleep, each returns while the
+    stream is still busy, and the results are those of an unhindered call."""
+    _gpu_or_skip()
+    layer = flashmoe.MoE(16, 24, experts=4, top_k=2).cuda()
+    x = torch.randn(9, 16, device="cuda")
+    want, want_aux, _ = layer(x, return_losses=True)
+    want.sum().backward()
+    want_grad = layer.w1.grad.clone()
+    layer.w1.grad = None
+    torch.cuda.synchronize()
+    stream = torch.cuda.current_stream()
+    torch.cuda._sleep(1 << 31)  # about a second of GPU clock cycles
+    got, got_aux, _ = layer(x, return_losses=True)
+    assert not stream.query(), "the forward waited for the GPU"
+    got.sum().backward()
+    assert not stream.query(), "the backward waited for the GPU"
+    torch.cuda.synchronize()
+    assert torch.equal(got, want) and torch.equal(got_aux, want_aux)
+    assert torch.equal(layer.w1.grad, want_grad)

@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "flashmoe/error.hpp"
 #include "platform/cuda/cuda_check.hpp"
 #include "platform/cuda/device_memory.hpp"
+#include "portable/atomics.hpp"
 #include "runtime/layer_setup.hpp"
 
 namespace flashmoe::cuda {
@@ -128,6 +131,7 @@ struct Layer::Impl {
   virtual void use_stream(void* stream) = 0;
   virtual DeviceResult result(std::string_view name, int rank) const = 0;
   virtual void copy_result(std::string_view name, int rank, void* destination) const = 0;
+  virtual void throw_if_failed() = 0;
   virtual const Results& results() const = 0;
   virtual std::string describe() const = 0;
   const Problem* problem = nullptr;
@@ -181,6 +185,11 @@ class LayerImpl final : public Layer::Impl {
   ~LayerImpl() override {
     // Not the stream itself: a caller's stream may be gone by now (last_work_ outlives it).
     (void)cudaEventSynchronize(last_work_);
+    // A destructor cannot throw, and a failure nobody took must not pass unnoticed.
+    if (const std::optional<FailureRecord> failed = take_failure())
+      std::fprintf(stderr,
+                   "flashmoe: a cuda layer is destroyed with a failure no call reported: %s\n",
+                   timeout_message(*failed).c_str());
     (void)cudaEventDestroy(last_work_);
     (void)cudaEventDestroy(begin_);
     (void)cudaEventDestroy(end_);
@@ -315,6 +324,10 @@ class LayerImpl final : public Layer::Impl {
     if (name == "topk_index") return view(io.topk_index, ElementType::i32, {S, k});
     if (name == "topk_weight") return view(io.topk_weight, acc, {S, k});
     if (name == "kept") return view(io.kept, ElementType::u8, {S, k});
+    if (name == "aux_loss") return view(io.losses, ElementType::f64, {});
+    if (name == "z_loss") return view(io.losses + sizeof(double), ElementType::f64, {});
+    if (name == "routed") return view(io.routed, ElementType::i64, {E});
+    if (name == "accepted") return view(io.accepted, ElementType::i64, {E});
     if (name == "dx") return view(io.dx, acc, {S, H});
     if (name == "dwg") return view(io.dwg, acc, {E, H});
     if (name == "dw1") return view(io.dw1, acc, {L, R, H});
@@ -322,7 +335,8 @@ class LayerImpl final : public Layer::Impl {
     if (c.bias && name == "db1") return view(io.db1, acc, {L, R});
     if (c.bias && name == "db2") return view(io.db2, acc, {L, H});
     FLASHMOE_FAIL("cuda engine: no result '", name, "'", c.bias ? "" : " (bias = false)",
-                  "; allowed: out, topk_index, topk_weight, kept, dx, dwg, dw1, dw2",
+                  "; allowed: out, topk_index, topk_weight, kept, aux_loss, z_loss, routed, "
+                  "accepted, dx, dwg, dw1, dw2",
                   c.bias ? ", db1, db2" : "");
   }
 
@@ -389,31 +403,69 @@ class LayerImpl final : public Layer::Impl {
     return own_stream_;
   }
 
-  // Waits for every pass on the stream, throws the first failure recorded since the last wait,
-  // then copies the forward's outputs and (or) the backward's gradients into results_.
+  // Waits for every pass on the stream, throws the first failure recorded since the last one
+  // was reported, then copies the forward's outputs and (or) the backward's gradients into
+  // results_.
   void complete(bool forward_outputs, bool gradients) {
     const cudaError_t ended = cudaStreamSynchronize(stream_);
-    if (ended != cudaSuccess) {
-      // The kernel may have trapped on a broken invariant after recording it in host memory,
-      // which stays readable when the context is lost.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      const runtime::BrokenInvariant broken = broken_invariant_.host();
-      FLASHMOE_CHECK(broken.claimed == 0, "cuda engine: a broken invariant trapped the kernel: ",
-                     runtime::broken_invariant_message(broken), " (", cudaGetErrorName(ended),
-                     "; the CUDA context is unusable after this)");
-      FLASHMOE_FAIL("cuda engine: a pass failed on the device: ", cudaGetErrorName(ended), ": ",
-                    cudaGetErrorString(ended), " (the CUDA context is unusable after this)");
-    }
-    // Nothing on the stream touches the record now: read it, and clear it for the passes that
-    // follow (first failure wins until the host has read it; persistent_kernel.cuh).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    const FailureRecord failed = failure_.host();
-    failure_.host() = FailureRecord{};
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (failed.claimed != 0)
-      throw TimeoutError(runtime::timeout_message(failed.rank, config_.wait_timeout_s,
-                                                  failed.kind, failed.epoch, failed.waited_for));
+    if (ended != cudaSuccess) fail_on_device(ended);
+    if (const std::optional<FailureRecord> failed = take_failure())
+      throw TimeoutError(timeout_message(*failed));
     download_outputs(forward_outputs, gradients);
+  }
+
+  void throw_if_failed() override {
+    FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
+    // A trapped kernel shows as an error of the stream (cudaStreamQuery does not wait; it is not
+    // allowed on a stream being captured, whose work has not run anyway).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+    if (capture == cudaStreamCaptureStatusNone) {
+      const cudaError_t state = cudaStreamQuery(stream_);
+      if (state != cudaSuccess && state != cudaErrorNotReady) fail_on_device(state);
+    }
+    if (const std::optional<FailureRecord> failed = take_failure())
+      throw TimeoutError(
+          detail::concat("cuda engine: a pass enqueued earlier on this layer gave "
+                         "up waiting (reported now, as its passes run without a "
+                         "host wait): ",
+                         timeout_message(*failed)));
+  }
+
+  // A stream error means the context is lost: the kernel may have trapped on a broken
+  // invariant after recording it in host memory, which stays readable.
+  [[noreturn]] void fail_on_device(cudaError_t error) const {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const runtime::BrokenInvariant broken = broken_invariant_.host();
+    FLASHMOE_CHECK(broken.claimed == 0, "cuda engine: a broken invariant trapped the kernel: ",
+                   runtime::broken_invariant_message(broken), " (", cudaGetErrorName(error),
+                   "; the CUDA context is unusable after this)");
+    FLASHMOE_FAIL("cuda engine: a pass failed on the device: ", cudaGetErrorName(error), ": ",
+                  cudaGetErrorString(error), " (the CUDA context is unusable after this)");
+  }
+
+  // The failure the device recorded since the host last took one, once the device has finished
+  // writing it, and the record cleared for the passes that follow (the first failure wins until
+  // the host has taken it; persistent_kernel.cuh). Safe while passes still run: the fields are
+  // read only after `published`, and `claimed` is released last, after they are cleared.
+  std::optional<FailureRecord> take_failure() {
+    using portable::Scope;
+    FailureRecord& r = failure_.host();
+    if (portable::load_acquire<Scope::system>(r.published) == 0) return std::nullopt;
+    const FailureRecord failed = r;
+    r.epoch = 0;
+    r.kind = runtime::PassKind::forward;
+    r.rank = -1;
+    r.block = -1;
+    r.waited_for = {};
+    portable::store_relaxed<Scope::system>(r.published, std::uint32_t{0});
+    portable::store_release<Scope::system>(r.claimed, std::uint32_t{0});
+    return failed;
+  }
+
+  std::string timeout_message(const FailureRecord& failed) const {
+    return runtime::timeout_message(failed.rank, config_.wait_timeout_s, failed.kind, failed.epoch,
+                                    failed.waited_for);
   }
 
   void allocate_workspace() {
@@ -733,6 +785,9 @@ void Layer::synchronize(ResultCopies copies) {
 }
 void* Layer::stream() const {
   return impl_->stream();
+}
+void Layer::throw_if_failed() {
+  impl_->throw_if_failed();
 }
 void Layer::stage_device(const DeviceInputs& inputs) {
   impl_->stage_device(inputs);

@@ -65,8 +65,9 @@ struct DeviceInputs {
 };
 
 // One result of one rank as it lies in the layer's device memory after a pass: "out",
-// "topk_index", "topk_weight", "kept" (forward), "dx", "dwg", "dw1", "db1", "dw2", "db2"
-// (backward), each of the staged token count. Its element type is the accumulation type for the
+// "topk_index", "topk_weight", "kept", "aux_loss" and "z_loss" (fp64 scalars), "routed" and
+// "accepted" (int64 [E]) (forward), "dx", "dwg", "dw1", "db1", "dw2", "db2" (backward), each of
+// the staged token count. Its element type is the accumulation type for the
 // floating results (SPEC §4: out and dx hold values rounded to the dtype).
 struct DeviceResult {
   const void* data = nullptr;
@@ -153,7 +154,13 @@ class Layer {
   // - result(), copy_result(): one rank's result in the layer's device memory, and its copy
   //   into `destination` (device memory of result(...).bytes() bytes, same element type),
   //   enqueued on the layer's stream. Valid until the next pass.
+  // - throw_if_failed(): for a caller that never synchronize()s (the Python package): throws
+  //   the TimeoutError of a pass that gave up waiting since the last one was reported (or the
+  //   Error of a broken invariant), without waiting for the stream — a pass still running is
+  //   reported by a later call. A failure no call took is written to stderr when the layer is
+  //   destroyed.
   void stage_device(const DeviceInputs& inputs);
+  void throw_if_failed();
   void use_stream(void* stream);
   DeviceResult result(std::string_view name, int rank) const;
   void copy_result(std::string_view name, int rank, void* destination) const;

@@ -1,7 +1,8 @@
 // What a pass on the GPU leaves for the host when it fails: the first participant that gave up
-// waiting writes who it was and what it waited for, in memory the host reads after the launch
-// (host-mapped, so nothing has to be copied back from a failed pass). The host turns it into the
-// same TimeoutError the CPU engine throws (runtime::timeout_message).
+// waiting writes who it was and what it waited for, in host-mapped memory (nothing has to be
+// copied back from a failed pass), which the host reads after the stream's passes or while they
+// still run (published says when the record is whole). The host turns it into the same
+// TimeoutError the CPU engine throws (runtime::timeout_message).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,9 @@ struct FailureRecord {
   std::int32_t rank = -1;
   std::int32_t block = -1;  // the block (participant) of that rank
   runtime::WaitDescription waited_for;
+  // 1 once the fields above are written and fenced (system scope, release): the host reads a
+  // record only then, so a record read while passes run is never a half-written one.
+  std::uint32_t published = 0;
 };
 
 }  // namespace flashmoe::cuda

@@ -32,6 +32,7 @@ __device__ void record_failure(const WorldLaunch<T>& launch, const runtime::Rank
   r.block = block;
   r.waited_for = outcome.waited_for;
   __threadfence_system();
+  portable::store_release<portable::Scope::system>(r.published, std::uint32_t{1});
 }
 
 }  // namespace kernel_detail
