@@ -5,8 +5,7 @@
 // grid sizes and roles; passes back to back each equal to a fresh pass; a wait that is never
 // satisfied ends in TimeoutError and the next pass still works; a broken invariant ends in an
 // Error naming it; passes captured in a CUDA graph replay as new passes, with their device
-// staging too. Where no usable GPU
-// is present (CI), every test skips and says why.
+// staging too. Where no usable GPU is present (CI), every test skips and says why.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 

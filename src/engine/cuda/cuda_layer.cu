@@ -355,9 +355,12 @@ class LayerImpl final : public Layer::Impl {
   // The same, except while the stream is being captured: what is enqueued then is a graph's, not
   // work on the stream (the graph's replays are the caller's to wait for).
   void mark_work_unless_capturing() const {
+    if (!capturing()) mark_work();
+  }
+  bool capturing() const {
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
-    if (capture == cudaStreamCaptureStatusNone) mark_work();
+    return capture != cudaStreamCaptureStatusNone;
   }
 
  private:
@@ -418,9 +421,7 @@ class LayerImpl final : public Layer::Impl {
     FLASHMOE_CUDA_CHECK(cudaSetDevice(options_.device));
     // A trapped kernel shows as an error of the stream (cudaStreamQuery does not wait; it is not
     // allowed on a stream being captured, whose work has not run anyway).
-    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-    FLASHMOE_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
-    if (capture == cudaStreamCaptureStatusNone) {
+    if (!capturing()) {
       const cudaError_t state = cudaStreamQuery(stream_);
       if (state != cudaSuccess && state != cudaErrorNotReady) fail_on_device(state);
     }
